@@ -1,0 +1,31 @@
+# kehu — the README's two commands are `make demo` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+PYTHON ?= python3
+
+.PHONY: venv demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv  ## fresh data dir, bundled sample data, classify, serve on 127.0.0.1:8000
+	$(VENV)/bin/kehu demo
+
+test: venv  ## the whole test suite (SQLite and PostgreSQL)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: venv  ## benchmarks: 10M orders / 1M customers, ratios against plain DuckDB
+	$(PY) benchmarks/run.py
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src/kehu
+
+clean:
+	rm -rf $(VENV) kehu-data bench-data test-artifacts

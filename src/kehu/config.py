@@ -1,0 +1,101 @@
+"""Settings: one object, read from ``KEHU_*`` environment variables (and a ``.env`` file if present).
+
+Every field has a description; ``docs/configuration.md`` and the README list them and a test checks that none is
+undocumented.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """kehu's configuration. Environment variable = ``KEHU_`` + the upper-cased field name."""
+
+    model_config = SettingsConfigDict(env_prefix="KEHU_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("kehu-data"),
+        description="Folder for the default SQLite store (kehu.db), the key file, rejects and exports.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db. "
+        "Default: sqlite file kehu.db inside data_dir.",
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Secret for encrypting personal data and signing sessions (at least 32 characters). "
+        "Default: a random key created once in data_dir/secret.key with mode 0600.",
+    )
+    admin_password: str | None = Field(
+        None,
+        description="First password of the 'admin' user created by `kehu init`. Default: a random one, printed once.",
+    )
+    engine: Literal["duckdb"] = Field("duckdb", description="Analytics engine for classification.")
+    rfm_split: Literal["mean", "median"] = Field(
+        "mean", description="How the 8-class RFM model splits high/low for R, F and M: population mean or median."
+    )
+    rfm_window_days: int | None = Field(
+        None, ge=1, description="Only orders in the last N days before the as-of date count for RFM. Default: all."
+    )
+    lifecycle_churned_days: int = Field(365, ge=1, description="Lifecycle: churned when s (days since last order) > this.")
+    lifecycle_winback_recent_days: int = Field(
+        90, ge=1, description="Lifecycle: won back when s <= this and the gap before the latest order >= winback_gap."
+    )
+    lifecycle_winback_gap_days: int = Field(365, ge=1, description="Lifecycle: the gap that makes a return a win-back.")
+    lifecycle_new_days: int = Field(90, ge=1, description="Lifecycle: new when exactly one order and s <= this.")
+    lifecycle_at_risk_gap_factor: float = Field(
+        2.0, gt=0, description="Lifecycle: at risk (2+ orders) when s > max(factor * median gap, at_risk_min_days)."
+    )
+    lifecycle_at_risk_min_days: int = Field(60, ge=1, description="Lifecycle: the floor of the at-risk threshold.")
+    lifecycle_single_at_risk_days: int = Field(
+        180, ge=1, description="Lifecycle: a one-order customer is at risk when s > this."
+    )
+    import_batch_rows: int = Field(
+        500_000, ge=1000, description="Rows per import transaction; a crash keeps the batches already committed."
+    )
+    host: str = Field("127.0.0.1", description="Address `kehu serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `kehu serve` listens on.")
+    session_hours: int = Field(12, ge=1, description="A web sign-in expires after this many hours.")
+    language: Literal["zh", "en"] = Field("zh", description="Default language of the web app.")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("KEHU_SECRET_KEY must be at least 32 characters; leave it unset to use a key file")
+        return value
+
+    @property
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store (the SQLite file in ``data_dir`` unless ``database_url`` is set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kehu.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
+
+
+def parse_as_of(value: str | date | None) -> date:
+    """Parse an as-of date (``YYYY-MM-DD``); ``None`` means today."""
+    from kehu.errors import InvalidInput
+
+    if value is None:
+        return date.today()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"as-of date {value!r} is not a date like 2025-06-30") from None

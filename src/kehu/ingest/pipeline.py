@@ -1,0 +1,296 @@
+"""``kehu import``: read → map → validate → write rejects → merge into the store, with an import run record."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import func, update
+
+from kehu.config import Settings
+from kehu.errors import KehuError
+from kehu.ingest.formats import Format, get_format
+from kehu.ingest.load import (
+    Counts,
+    adbc_connect,
+    insert_new_customers,
+    is_sqlite_url,
+    save_counts,
+    transaction,
+    upsert_customers,
+    upsert_orders,
+)
+from kehu.ingest.readers import read_raw
+from kehu.ingest.transform import build_mapped, resolve_mapping, transform_customers, transform_orders
+from kehu.privacy import FieldCipher, normalise_email, normalise_phone
+from kehu.store import ImportRun, open_store, session_scope
+
+#: progress(stage, done, total): stage is "read", "validate" or "load".
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    run_id: int
+    file: str
+    format: str
+    kind: str
+    counts: Counts = field(default_factory=Counts)
+    rejects_path: str | None = None
+    status: str = "succeeded"
+
+    def summary(self) -> str:
+        """One line: read, inserted, updated, unchanged, rejected (and skipped / new customers when any)."""
+        c = self.counts
+        text = (f"{self.file}: read {c.read}, inserted {c.inserted}, updated {c.updated}, "
+                f"unchanged {c.unchanged}, rejected {c.rejected}")
+        if c.skipped:
+            text += f", skipped {c.skipped} (header line)"
+        if self.kind == "orders":
+            text += f"; new customers {c.new_customers}"
+        if self.rejects_path:
+            text += f"; rejects in {self.rejects_path}"
+        return text
+
+
+def parse_maps(items: list[str] | None) -> dict[str, str]:
+    """``["amount=实付", …]`` → ``{"amount": "实付"}``; raises InvalidInput on a malformed item."""
+    from kehu.errors import InvalidInput
+
+    result: dict[str, str] = {}
+    for item in items or []:
+        name, sep, header = item.partition("=")
+        if not sep or not name.strip() or not header.strip():
+            raise InvalidInput(f"--map {item!r}: expected FIELD=HEADER, e.g. --map amount=实付金额")
+        result[name.strip()] = header.strip()
+    return result
+
+
+def _duck(settings: Settings) -> duckdb.DuckDBPyConnection:
+    tmp = Path(settings.data_dir) / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"temp_directory": str(tmp), "autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    return con
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, file: Path, out: Path | None, settings: Settings,
+                   run_id: int) -> str | None:
+    n = con.execute("SELECT count(*) FROM problems").fetchall()[0][0]
+    if not n:
+        return None
+    if out is None:
+        out = Path(settings.data_dir) / "rejects" / f"import-{run_id}-{file.stem}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = con.execute('SELECT line, "column", value, reason FROM problems ORDER BY line, "column"').fetchall()
+    with out.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "line", "column", "value", "reason"])
+        for line, column, value, reason in rows:
+            writer.writerow([str(file), line, column, _safe_cell(value), reason])
+    return str(out)
+
+
+def _safe_cell(value: str | None) -> str:
+    """Neutralise spreadsheet formulas in a rejected value (``=1+1`` → ``'=1+1``)."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value or ""
+
+
+def _email_keys(con: duckdb.DuckDBPyConnection, cipher: FieldCipher) -> None:
+    """Shopify: the customer key is the e-mail; replace it with ``e:`` + its blind index, keep the address as email."""
+    ids = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM mapped WHERE customer_id IS NOT NULL").fetchall()]
+    keys = [("e:" + (cipher.blind_index("email", normalise_email(v)) or "")) if "@" in v else v for v in ids]
+    con.register("email_keys", pa.table({"raw_id": pa.array(ids, pa.string()), "key": pa.array(keys, pa.string())}))
+    con.execute("""
+        CREATE OR REPLACE TABLE mapped AS
+        SELECT m.* REPLACE (k.key AS customer_id,
+                            CASE WHEN m.customer_id LIKE '%@%' THEN coalesce(m.email, m.customer_id) ELSE m.email END
+                            AS email)
+        FROM mapped m LEFT JOIN email_keys k ON k.raw_id = m.customer_id
+    """)
+    con.unregister("email_keys")
+
+
+def _customer_table(rows: pa.Table, *, source: str, run_id: int, cipher: FieldCipher, full: bool) -> pa.Table:
+    """Encrypt personal fields and add blind indexes and a keyed row hash (personal values never leave as plaintext)."""
+    n = rows.num_rows
+    out: dict[str, pa.Array | list] = {
+        "source": pa.array([source] * n, pa.string()),
+        "external_id": rows["external_id"],
+    }
+    pii_present = any(pc.count(rows[c]).as_py() for c in ("name", "phone", "email", "address") if c in rows.column_names)
+    if pii_present:
+        names, phones, emails, addresses = (rows[c].to_pylist() for c in ("name", "phone", "email", "address"))
+        norm_phones = [normalise_phone(p) for p in phones]
+        norm_emails = [normalise_email(e) for e in emails]
+        out["name_enc"] = pa.array([cipher.encrypt("name", v) for v in names], pa.string())
+        out["phone_enc"] = pa.array([cipher.encrypt("phone", v) for v in norm_phones], pa.string())
+        out["phone_index"] = pa.array([cipher.blind_index("phone", v) for v in norm_phones], pa.string())
+        out["email_enc"] = pa.array([cipher.encrypt("email", v) for v in norm_emails], pa.string())
+        out["email_index"] = pa.array([cipher.blind_index("email", v) for v in norm_emails], pa.string())
+        out["address_enc"] = pa.array([cipher.encrypt("address", v) for v in addresses], pa.string())
+    plain = ["province", "city", "channel"] + (["gender", "birth_year", "registered_at", "marketing_consent"] if full else [])
+    for col in plain:
+        out[col] = rows[col]
+    if full:
+        # Keyed, so the hash of a phone number cannot be brute-forced without the secret.
+        key = cipher.index_key
+        columns = [rows[c].to_pylist() for c in ("name", "phone", "email", "address", *plain)]
+        out["row_hash"] = pa.array(
+            [hmac.new(key, repr(values).encode(), hashlib.sha256).hexdigest()[:32] for values in zip(*columns, strict=True)],
+            pa.string(),
+        )
+    out["import_run_id"] = pa.array([run_id] * n, pa.int64())
+    table = pa.table(out)
+    if "registered_at" in table.column_names:
+        table = table.set_column(table.schema.get_field_index("registered_at"), "registered_at",
+                                 pc.cast(table["registered_at"], pa.timestamp("us")))
+    return table
+
+
+def _for_store(table: pa.Table, url: str) -> pa.Table:
+    """SQLite keeps timestamps as ISO text (as SQLAlchemy does); PostgreSQL gets real timestamps."""
+    if not is_sqlite_url(url):
+        return table
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_timestamp(fld.type):
+            text = pc.strftime(table.column(i), format="%Y-%m-%d %H:%M:%S")
+            table = table.set_column(i, fld.name, text)
+    return table
+
+
+def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, maps: dict[str, str] | None = None,
+                rejects: Path | None = None, progress: ProgressFn | None = None) -> ImportReport:
+    """Import one orders or customers file into the store and return what happened.
+
+    Raises :class:`~kehu.errors.FileProblem` for a file-level problem (nothing imported, run marked failed). Bad rows
+    do not stop the import: they go to the rejects CSV (file, line, column, value, reason).
+    """
+    fmt = get_format(kind, format_name)
+    url = settings.store_url
+    open_store(url)
+    path = Path(path)
+    with session_scope(url) as session:
+        run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running")
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    report = ImportReport(run_id=run_id, file=str(path), format=fmt.name, kind=kind)
+    try:
+        _run(settings, fmt, path, maps or {}, rejects, progress, report)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, KehuError) else f"{type(exc).__name__}: {exc}"
+        with session_scope(url) as session:
+            session.execute(update(ImportRun).where(ImportRun.id == run_id).values(
+                status="failed", finished_at=func.current_timestamp(), message=message[:2000]))
+        report.status = "failed"
+        raise
+    with session_scope(url) as session:
+        session.execute(update(ImportRun).where(ImportRun.id == run_id).values(
+            status="succeeded", finished_at=func.current_timestamp(), rejects_path=report.rejects_path,
+            rows_read=report.counts.read, inserted=report.counts.inserted, updated=report.counts.updated,
+            unchanged=report.counts.unchanged, rejected=report.counts.rejected, skipped=report.counts.skipped))
+    return report
+
+
+def _run(settings: Settings, fmt: Format, path: Path, maps: dict[str, str], rejects: Path | None,
+         progress: ProgressFn | None, report: ImportReport) -> None:
+    url = settings.store_url
+    cipher = FieldCipher.from_settings(settings)
+    con = _duck(settings)
+    counts = report.counts
+    try:
+        headers = read_raw(con, path, layout=fmt.layout,
+                           progress=(lambda done, total: progress("read", done, total)) if progress else None)
+        total = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+        if progress:
+            progress("validate", 0, total)
+        mapping = resolve_mapping(fmt, headers, maps, str(path))
+        build_mapped(con, fmt, mapping)
+        counts.skipped = con.execute("SELECT count(*) FROM skipped").fetchall()[0][0]
+        counts.read = total - counts.skipped
+        if fmt.customer_id_is_email:
+            _email_keys(con, cipher)
+        n_headers = len(headers) if headers else 10**6
+        if fmt.kind == "orders":
+            transform_orders(con, fmt, mapping, n_headers, fmt.name)
+        else:
+            transform_customers(con, fmt, mapping, n_headers)
+        counts.rejected = con.execute("SELECT count(DISTINCT line) FROM problems").fetchall()[0][0]
+        report.rejects_path = _write_rejects(con, path, rejects, settings, report.run_id)
+        if fmt.kind == "orders":
+            _load_orders(con, settings, fmt, report, cipher, progress)
+        else:
+            _load_customers(con, settings, fmt, report, cipher, progress)
+    finally:
+        con.close()
+    del url
+
+
+def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format, report: ImportReport,
+                    cipher: FieldCipher, progress: ProgressFn | None) -> None:
+    url = settings.store_url
+    rows = con.sql("SELECT * FROM customers_out ORDER BY external_id").to_arrow_table()
+    total = rows.num_rows
+    step = settings.import_batch_rows
+    conn = adbc_connect(url)
+    try:
+        for start in range(0, max(total, 1), step):
+            table = _customer_table(rows.slice(start, step), source=fmt.name, run_id=report.run_id, cipher=cipher,
+                                    full=True)
+            with transaction(conn) as cur:
+                upsert_customers(cur, _for_store(table, url), report.counts)
+                save_counts(cur, report.run_id, report.counts)
+            if progress:
+                progress("load", min(start + step, total), total)
+    finally:
+        conn.close()
+
+
+def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format, report: ImportReport,
+                 cipher: FieldCipher, progress: ProgressFn | None) -> None:
+    url = settings.store_url
+    customers = con.sql("SELECT * FROM customers_out").to_arrow_table()
+    con.execute("CREATE OR REPLACE TABLE orders_out AS SELECT *, row_number() OVER (ORDER BY external_id) - 1 AS __i "
+                "FROM orders_out")
+    con.execute("CREATE OR REPLACE TABLE lines_out AS SELECT l.*, o.__i FROM lines_out l "
+                "JOIN orders_out o ON o.external_id = l.order_external_id")
+    total = con.execute("SELECT count(*) FROM orders_out").fetchall()[0][0]
+    step = settings.import_batch_rows
+    conn = adbc_connect(url)
+    try:
+        table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
+        with transaction(conn) as cur:
+            report.counts.new_customers = insert_new_customers(cur, _for_store(table, url))
+        if progress:
+            progress("load", 0, total)
+        for start in range(0, total, step):
+            where = f"WHERE __i >= {start} AND __i < {start + step}"
+            orders = con.sql(f"SELECT * EXCLUDE (__i) FROM orders_out {where}").to_arrow_table()
+            lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
+            with transaction(conn) as cur:
+                upsert_orders(cur, _for_store(orders, url), lines, report.run_id, report.counts)
+                save_counts(cur, report.run_id, report.counts)
+            if progress:
+                progress("load", min(start + step, total), total)
+    finally:
+        conn.close()
+
+
+def default_rejects_dir(settings: Settings) -> Path:
+    """Where rejects files go when ``--rejects`` is not given."""
+    return Path(settings.data_dir) / "rejects"
+
+
+__all__ = ["ImportReport", "default_rejects_dir", "import_file", "parse_maps"]

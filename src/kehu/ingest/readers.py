@@ -1,0 +1,288 @@
+"""Reading an input file into a DuckDB table of text cells, with the line each row came from.
+
+Every reader yields the same shape: a table ``raw`` whose columns are the file's headers (cleaned of padding, BOM and
+``="…"`` wrapping) as VARCHAR, plus ``__line`` (1-based line number in the file; for XLSX the sheet row, for Parquet
+the row number + 1 so that the header is line 1) and ``__cells`` (how many cells the row had). CSV is read with Python's ``csv`` module so that line numbers are
+exact even with quoted line breaks; rows go to DuckDB in Arrow batches.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from kehu.errors import FileProblem
+
+BATCH_ROWS = 200_000
+Progress = Callable[[int, int], None]  # (bytes or rows done, total)
+
+_HEADER_JUNK = re.compile(r'^[\s\ufeff\u3000]*(?:=")?|(?:")?[\s\u3000]*$')
+
+
+def clean_header(name: object) -> str:
+    """A header cell without BOM, padding or ``="…"`` wrapping (``'  订单编号 '`` → ``'订单编号'``)."""
+    return _HEADER_JUNK.sub("", "" if name is None else str(name))
+
+
+def header_key(name: str) -> str:
+    """The comparison key of a header: lower-case letters, digits and CJK only (``'Lineitem SKU'`` → ``'lineitemsku'``)."""
+    return re.sub(r"[^0-9a-z\u4e00-\u9fff]", "", clean_header(name).lower())
+
+
+def detect_encoding(path: Path) -> str:
+    """Text encoding of a file: ``utf-8-sig`` (BOM), ``utf-16``, ``utf-8`` when the whole file decodes, else
+    ``gb18030`` (a superset of GBK and GB2312) when it decodes, else charset-normalizer's best guess."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    from charset_normalizer import from_path
+
+    best = from_path(path).best()
+    if best is None:
+        raise FileProblem(f"{path}: cannot tell the text encoding; save it as UTF-8 and import again")
+    return best.encoding
+
+
+def sniff_kind(path: Path) -> str:
+    """``xlsx``, ``parquet`` or ``text`` from the file's first bytes (not its name)."""
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PK\x03\x04":
+        return "xlsx"
+    if magic == b"PAR1":
+        return "parquet"
+    return "text"
+
+
+class _CountingReader(io.RawIOBase):
+    """Wraps a binary file and reports bytes read, for a progress bar."""
+
+    def __init__(self, raw: io.BufferedReader, progress: Progress | None, total: int) -> None:
+        self.raw, self.progress, self.total, self.done = raw, progress, total, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        n = self.raw.readinto(buffer)
+        self.done += n or 0
+        if self.progress:
+            self.progress(self.done, self.total)
+        return n or 0
+
+
+def _batches_from_rows(headers: list[str], rows: Iterator[tuple[int, list[str | None]]]) -> Iterator[pa.RecordBatch]:
+    width = len(headers)
+    schema = pa.schema([pa.field(h, pa.string()) for h in headers]
+                       + [pa.field("__line", pa.int64()), pa.field("__cells", pa.int32())])
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    lines: list[int] = []
+    counts: list[int] = []
+    for line, cells in rows:
+        counts.append(len(cells))
+        if len(cells) < width:
+            cells = cells + [None] * (width - len(cells))
+        for col, value in zip(columns, cells, strict=False):
+            col.append(value)
+        lines.append(line)
+        if len(lines) >= BATCH_ROWS:
+            yield _batch(schema, columns, lines, counts)
+            columns = [[] for _ in range(width)]
+            lines, counts = [], []
+    yield _batch(schema, columns, lines, counts)
+
+
+def _batch(schema: pa.Schema, columns: list[list[str | None]], lines: list[int], counts: list[int]) -> pa.RecordBatch:
+    arrays = [pa.array(c, pa.string()) for c in columns]
+    return pa.RecordBatch.from_arrays(arrays + [pa.array(lines, pa.int64()), pa.array(counts, pa.int32())],
+                                      schema=schema)
+
+
+def _unique_headers(path: Path, cells: list[object]) -> list[str]:
+    headers: list[str] = []
+    for i, cell in enumerate(cells):
+        name = clean_header(cell) or f"column_{i + 1}"
+        base, n = name, 2
+        while name in headers:
+            name, n = f"{base}_{n}", n + 1
+        headers.append(name)
+    if not any(clean_header(c) for c in cells):
+        raise FileProblem(f"{path}: the first row is empty; the first row must hold the column headers")
+    return headers
+
+
+def _csv_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
+    encoding = detect_encoding(path)
+    with path.open(encoding=encoding, newline="", errors="replace") as fh:
+        sample = fh.read(64 * 1024)
+    if not sample.strip():
+        raise FileProblem(f"{path}: the file is empty")
+    if "\x00" in sample:
+        raise FileProblem(f"{path}: not a text table (binary content); import CSV, XLSX or Parquet")
+    try:
+        delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
+    except csv.Error:
+        delimiter = ","
+    binary = path.open("rb")
+    text = io.TextIOWrapper(io.BufferedReader(_CountingReader(binary, progress, path.stat().st_size), 1 << 20),
+                            encoding=encoding, newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        first = next(reader)
+    except csv.Error as exc:
+        binary.close()
+        raise FileProblem(f"{path}: not a readable CSV table ({exc})") from None
+    headers = _unique_headers(path, list(first))
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        start = reader.line_num + 1
+        try:
+            for record in reader:
+                if any(cell.strip() for cell in record):
+                    yield start, list(record)
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise FileProblem(f"{path}, line {reader.line_num}: the CSV structure is broken ({exc}); "
+                              "fix the quoting there and import again") from None
+        finally:
+            binary.close()
+
+    return headers, rows()
+
+
+def _whitespace_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
+    encoding = detect_encoding(path)
+    total = path.stat().st_size
+    fh = io.TextIOWrapper(io.BufferedReader(_CountingReader(path.open("rb"), progress, total), 1 << 20),
+                          encoding=encoding)
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        with fh:
+            for number, line in enumerate(fh, start=1):
+                cells = line.split()
+                if cells:
+                    yield number, list(cells)
+
+    return [], rows()
+
+
+def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        raise FileProblem(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
+    sheet = book.worksheets[0]
+    it = sheet.iter_rows(values_only=True)
+    first = next(it, None)
+    if first is None:
+        raise FileProblem(f"{path}: the first sheet is empty")
+    headers = _unique_headers(path, list(first))
+
+    def cell(value: object) -> str | None:
+        if value is None:
+            return None
+        if hasattr(value, "isoformat"):
+            return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        for number, values in enumerate(it, start=2):
+            if values and any(v not in (None, "") for v in values):
+                yield number, [cell(v) for v in values[: len(headers)]]
+        book.close()
+
+    return headers, rows()
+
+
+def read_raw(con: duckdb.DuckDBPyConnection, path: Path, *, layout: str = "csv",
+             progress: Progress | None = None) -> list[str]:
+    """Load ``path`` into the DuckDB table ``raw`` (text cells + ``__line``) and return its headers.
+
+    ``layout`` is ``csv`` (headers in the first row) or ``whitespace`` (CDNOW: no quoting, cells split on runs of
+    blanks, columns named ``column_1``…; a header line is kept as a row for the format to drop). Raises
+    :class:`FileProblem` for a missing, empty, unreadable or non-tabular file.
+    """
+    if not path.exists():
+        raise FileProblem(f"{path}: no such file")
+    if path.is_dir():
+        raise FileProblem(f"{path}: is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise FileProblem(f"{path}: the file is empty")
+    kind = sniff_kind(path)
+    con.execute("DROP TABLE IF EXISTS raw")
+    if kind == "parquet":
+        try:
+            con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet('{_sql_path(path)}')")
+        except duckdb.Error as exc:
+            raise FileProblem(f"{path}: not a readable Parquet file ({exc})") from None
+        cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
+        headers = [clean_header(c) for c in cols]
+        select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{h}"' for c, h in zip(cols, headers, strict=True))
+        con.execute(f"CREATE OR REPLACE TABLE raw AS SELECT {select}, "
+                    "CAST(row_number() OVER () + 1 AS BIGINT) AS __line, "
+                    f"CAST({len(cols)} AS INTEGER) AS __cells FROM raw")
+        return headers
+    if kind == "xlsx":
+        headers, rows = _xlsx_rows(path)
+    elif layout == "whitespace":
+        headers, rows = _whitespace_rows(path, progress)
+    else:
+        headers, rows = _csv_rows(path, progress)
+    if layout == "whitespace":
+        rows_list = _peek_width(rows)
+        width, rows = rows_list
+        headers = [f"column_{i + 1}" for i in range(width)]
+    batches = _batches_from_rows(headers, rows)
+    first = next(batches)
+    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))
+    con.execute("CREATE TABLE raw AS SELECT * FROM reader")
+    return headers
+
+
+def _peek_width(rows: Iterator[tuple[int, list[str | None]]]) -> tuple[int, Iterator[tuple[int, list[str | None]]]]:
+    """Width of whitespace rows = the most cells in the first 1,000 rows."""
+    head = []
+    for item in rows:
+        head.append(item)
+        if len(head) >= 1000:
+            break
+    width = max((len(cells) for _, cells in head), default=1)
+
+    def chained() -> Iterator[tuple[int, list[str | None]]]:
+        yield from head
+        yield from rows
+
+    return width, chained()
+
+
+def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield first
+    yield from rest
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,278 @@
+"""Mapping, cleaning and validating the raw cells in DuckDB, set-wise.
+
+Input: the table ``raw`` (see :mod:`kehu.ingest.readers`). Output tables:
+``problems`` (line, column, value, reason: every reason a row cannot be used), ``orders_out`` / ``lines_out`` or
+``customers_out`` (typed rows ready for the store), and ``skipped`` rows (a header line inside the data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from kehu.errors import FileProblem, InvalidInput
+from kehu.ingest.formats import CUSTOMER_FIELDS, ORDER_FIELDS, Format
+from kehu.ingest.readers import header_key
+
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
+)
+_FORMATS_SQL = "[" + ", ".join(f"'{f}'" for f in TIMESTAMP_FORMATS) + "]"
+
+
+def _clean(column: str) -> str:
+    """SQL that strips blanks, ``="…"`` wrapping and a leading apostrophe from a cell; empty → NULL."""
+    blank = "^[\\s\u3000\ufeff]+|[\\s\u3000]+$"  # RE2: the ideographic space as a literal character
+    inner = f"regexp_replace(\"{column}\", '{blank}', '', 'g')"
+    unwrapped = f"regexp_replace(regexp_replace({inner}, '^=\"(.*)\"$', '\\1'), '^''', '')"
+    return f"nullif(regexp_replace({unwrapped}, '{blank}', '', 'g'), '')"
+
+
+def _money(column: str) -> str:
+    """SQL: a money cell (``1,234.50``, ``88元``, ``¥88``) as DECIMAL(18,2), NULL when not a number."""
+    stripped = f"regexp_replace({column}, '[元¥￥$,\\s]|CNY|RMB|USD', '', 'gi')"
+    return f"TRY_CAST({stripped} AS DECIMAL(18,2))"
+
+
+def _timestamp(column: str) -> str:
+    """SQL: a date/time cell as TIMESTAMP (local wall time as written; a trailing zone offset is dropped)."""
+    bare = f"replace(regexp_replace({column}, '\\s*(Z|UTC|[+-][0-9]{{2}}:?[0-9]{{2}})$', ''), 'T', ' ')"
+    return f"try_strptime({bare}, {_FORMATS_SQL})"
+
+
+def _cents(decimal_sql: str) -> str:
+    return f"CAST(round({decimal_sql} * 100) AS BIGINT)"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Which file header feeds each canonical field."""
+
+    headers: dict[str, str]  # field → header as found in the file
+
+    def column(self, field: str) -> str:
+        """The header name shown in the rejects file for ``field``."""
+        return self.headers.get(field, field)
+
+
+def resolve_mapping(fmt: Format, headers: list[str], overrides: dict[str, str], file: str) -> Mapping:
+    """Match the file's ``headers`` to ``fmt``'s fields by alias (``overrides`` first: FIELD → HEADER).
+
+    Raises :class:`FileProblem` naming the file, the missing fields and the headers found.
+    """
+    fields = set(fmt.aliases) | set(fmt.derived)
+    canonical = ORDER_FIELDS if fmt.kind == "orders" else CUSTOMER_FIELDS
+    for name in overrides:
+        if name not in canonical:
+            raise InvalidInput(f"--map {name}=…: {name!r} is not a {fmt.kind} field; fields are: {', '.join(canonical)}")
+    by_key = {header_key(h): h for h in headers}
+    found: dict[str, str] = {}
+    for name, header in overrides.items():
+        if header not in headers and header_key(header) not in by_key:
+            raise FileProblem(f"{file}: --map {name}={header}: no column {header!r}; headers found: {', '.join(headers)}")
+        found[name] = header if header in headers else by_key[header_key(header)]
+    for name in fields:
+        if name in found:
+            continue
+        for alias in fmt.aliases.get(name, ()):
+            if header_key(alias) in by_key:
+                found[name] = by_key[header_key(alias)]
+                break
+    missing = [f for f in fmt.required if f not in found and f not in fmt.derived]
+    if missing:
+        shown = ", ".join(headers) if headers else "(none)"
+        hints = "; ".join(f"{m} (looked for: {', '.join(fmt.aliases.get(m, (m,)))})" for m in missing)
+        raise FileProblem(
+            f"{file}: required column missing for format {fmt.name!r}: {hints}. Headers found: {shown}. "
+            f"Name the column with --map FIELD=HEADER."
+        )
+    return Mapping(found)
+
+
+def build_mapped(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping) -> None:
+    """Create ``mapped``: one cleaned text column per canonical and helper field, derived fields applied."""
+    canonical = ORDER_FIELDS if fmt.kind == "orders" else CUSTOMER_FIELDS
+    helpers = [f for f in fmt.aliases if f.startswith("__")]
+    parts = ["__line", "__cells"]
+    for name in list(canonical) + helpers:
+        header = mapping.headers.get(name)
+        parts.append(f'{_clean(header)} AS "{name}"' if header else f'CAST(NULL AS VARCHAR) AS "{name}"')
+    con.execute(f"CREATE OR REPLACE TABLE mapped AS SELECT {', '.join(parts)} FROM raw")
+    if fmt.derived:
+        replaced = ", ".join(f'({expr}) AS "{name}"' for name, expr in fmt.derived.items())
+        con.execute(f"CREATE OR REPLACE TABLE mapped AS SELECT * REPLACE ({replaced}) FROM mapped")
+    con.execute("CREATE OR REPLACE TABLE skipped (__line BIGINT)")
+    if fmt.skip_sql:
+        con.execute(f"INSERT INTO skipped SELECT __line FROM mapped WHERE {fmt.skip_sql}")
+        con.execute("DELETE FROM mapped WHERE __line IN (SELECT __line FROM skipped)")
+
+
+def _problem(condition: str, column: str, value_sql: str, reason_sql: str) -> str:
+    col = column.replace("'", "''")
+    return (f"CASE WHEN {condition} THEN struct_pack(col := '{col}', val := CAST({value_sql} AS VARCHAR), "
+            f"why := {reason_sql}) END")
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping, n_headers: int,
+                     source: str) -> None:
+    """Validate ``mapped`` order rows and build ``problems``, ``orders_out``, ``lines_out``, ``customers_out``."""
+    c = mapping.column
+    con.execute(f"""
+        CREATE OR REPLACE TABLE typed AS
+        SELECT *,
+            min(__line) OVER (PARTITION BY order_id) AS __first,
+            first_value(customer_id) OVER (PARTITION BY order_id ORDER BY __line) AS __order_customer,
+            {_timestamp('ordered_at')} AS ordered_at_v,
+            {_money('amount')} AS amount_v,
+            {_money('refunded')} AS refunded_v,
+            {_money('discount')} AS discount_v,
+            {_money('unit_price')} AS unit_price_v,
+            TRY_CAST(regexp_replace(quantity, '[件个,\\s]', '', 'g') AS DOUBLE) AS quantity_v,
+            ({fmt.paid_sql or 'true'}) AS is_paid_v,
+            (sku IS NOT NULL OR product_name IS NOT NULL) AS __is_line
+        FROM mapped
+    """)
+    first = "__line = __first"
+    checks = [
+        _problem(f"__cells > {n_headers}", "*", "__cells",
+                 f"'the row has ' || __cells || ' cells but the header has {n_headers}'"),
+        _problem("order_id IS NULL", c("order_id"), "NULL", "'empty; every row needs an order id'"),
+        _problem(f"{first} AND customer_id IS NULL", c("customer_id"), "NULL", "'empty; every order needs a customer'"),
+        _problem(f"{first} AND ordered_at IS NULL", c("ordered_at"), "NULL", "'empty; every order needs a date'"),
+        _problem(f"{first} AND ordered_at IS NOT NULL AND ordered_at_v IS NULL", c("ordered_at"), "ordered_at",
+                 "'not a date/time (expected e.g. 2025-03-02 14:41:00, 2025/3/2 2:41 or 20250302)'"),
+        _problem(f"{first} AND ordered_at_v IS NOT NULL AND (year(ordered_at_v) < 1970 OR year(ordered_at_v) > 2100)",
+                 c("ordered_at"), "ordered_at", "'date outside 1970–2100'"),
+        _problem(f"{first} AND amount IS NULL", c("amount"), "NULL", "'empty; every order needs an amount'"),
+        _problem(f"{first} AND amount IS NOT NULL AND amount_v IS NULL", c("amount"), "amount",
+                 "'not an amount (expected a number such as 88.50)'"),
+        _problem(f"{first} AND amount_v < 0", c("amount"), "amount", "'negative amount'"),
+        _problem(f"{first} AND refunded IS NOT NULL AND refunded_v IS NULL", c("refunded"), "refunded",
+                 "'not an amount'"),
+        _problem(f"{first} AND refunded_v < 0", c("refunded"), "refunded", "'negative refund'"),
+        _problem(f"{first} AND discount IS NOT NULL AND discount_v IS NULL", c("discount"), "discount",
+                 "'not an amount'"),
+        _problem("quantity IS NOT NULL AND (quantity_v IS NULL OR quantity_v < 0 OR quantity_v <> floor(quantity_v))",
+                 c("quantity"), "quantity", "'not a whole number ≥ 0'"),
+        _problem("unit_price IS NOT NULL AND (unit_price_v IS NULL OR unit_price_v < 0)", c("unit_price"),
+                 "unit_price", "'not an amount ≥ 0'"),
+        _problem(f"NOT ({first}) AND customer_id IS NOT NULL AND customer_id <> __order_customer", c("customer_id"),
+                 "customer_id", "'order ' || order_id || ' already belongs to customer ' || __order_customer || "
+                 "' (line ' || __first || ')'"),
+        _problem(f"order_id IS NOT NULL AND NOT ({first}) AND NOT __is_line", c("order_id"), "order_id",
+                 "'order id repeats line ' || __first || ' without a product (sku or product_name) on this row'"),
+    ]
+    con.execute(f"""
+        CREATE OR REPLACE TABLE row_problems AS
+        SELECT __line, order_id, __first, list_filter([{', '.join(checks)}], lambda p: p IS NOT NULL) AS ps FROM typed
+    """)
+    # A rejected first row takes its whole order with it.
+    con.execute("""
+        CREATE OR REPLACE TABLE bad_orders AS
+        SELECT DISTINCT order_id FROM row_problems WHERE len(ps) > 0 AND __line = __first AND order_id IS NOT NULL
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE problems AS
+        SELECT __line AS line, p.col AS "column", p.val AS value, p.why AS reason
+        FROM (SELECT __line, unnest(ps) AS p FROM row_problems WHERE len(ps) > 0)
+        UNION ALL
+        SELECT r.__line, {_q(c('order_id'))}, r.order_id, 'its order was rejected at line ' || r.__first
+        FROM row_problems r JOIN bad_orders b USING (order_id)
+        WHERE len(r.ps) = 0 AND r.__line <> r.__first
+    """)
+    con.execute("CREATE OR REPLACE TABLE good AS SELECT * FROM typed WHERE __line NOT IN (SELECT line FROM problems)")
+    con.execute("""
+        CREATE OR REPLACE TABLE lines_out AS
+        SELECT order_id AS order_external_id,
+               CAST(row_number() OVER (PARTITION BY order_id ORDER BY __line) AS INTEGER) AS line_no,
+               sku, product_name, category,
+               CAST(coalesce(quantity_v, 1) AS INTEGER) AS quantity,
+               CAST(round(unit_price_v * 100) AS BIGINT) AS unit_price_cents
+        FROM good WHERE __is_line
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE orders_out AS
+        WITH sig AS (
+            SELECT order_external_id,
+                   string_agg(concat_ws(':', sku, product_name, category, quantity, unit_price_cents), ';'
+                              ORDER BY line_no) AS lines_sig
+            FROM lines_out GROUP BY order_external_id
+        )
+        SELECT {_q(source)} AS source, g.order_id AS external_id, g.customer_id AS customer_external_id,
+               g.ordered_at_v AS ordered_at,
+               {_cents('g.amount_v')} AS amount_cents,
+               coalesce({_cents('g.refunded_v')}, 0) AS refunded_cents,
+               coalesce({_cents('g.discount_v')}, 0) AS discount_cents,
+               g.status, g.is_paid_v AS is_paid, g.channel, g.province, g.city,
+               md5(concat_ws('|', g.customer_id, strftime(g.ordered_at_v, '%Y-%m-%d %H:%M:%S'), g.amount_v,
+                   g.refunded_v, g.discount_v, g.status, g.is_paid_v, g.channel, g.province, g.city,
+                   s.lines_sig)) AS row_hash
+        FROM good g LEFT JOIN sig s ON s.order_external_id = g.order_id
+        WHERE g.__line = g.__first
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE customers_out AS
+        SELECT customer_id AS external_id,
+               arg_min(customer_name, CASE WHEN customer_name IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS name,
+               arg_min(phone, CASE WHEN phone IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS phone,
+               arg_min(email, CASE WHEN email IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS email,
+               arg_min(address, CASE WHEN address IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS address,
+               arg_min(province, __line) AS province, arg_min(city, __line) AS city,
+               arg_min(channel, __line) AS channel
+        FROM good WHERE __line = __first GROUP BY customer_id
+    """)
+
+
+def transform_customers(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping, n_headers: int) -> None:
+    """Validate ``mapped`` customer rows and build ``problems`` and ``customers_out`` (last row of an id wins)."""
+    c = mapping.column
+    consent_true = "('1','true','yes','y','是','同意','subscribed','opt_in','confirmed_opt_in')"
+    consent_false = "('0','false','no','n','否','不同意','unsubscribed','not_subscribed','opt_out','pending','invalid')"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE typed AS
+        SELECT *,
+            {_timestamp('registered_at')} AS registered_at_v,
+            coalesce(TRY_CAST(birth_date AS INTEGER), year({_timestamp('birth_date')})) AS birth_year_v,
+            CASE WHEN lower(gender) IN ('m','male','男','1') THEN 'male'
+                 WHEN lower(gender) IN ('f','female','女','2') THEN 'female' END AS gender_v,
+            CASE WHEN lower(marketing_consent) IN {consent_true} THEN true
+                 WHEN lower(marketing_consent) IN {consent_false} THEN false END AS consent_v
+        FROM mapped
+    """)
+    checks = [
+        _problem(f"__cells > {n_headers}", "*", "__cells",
+                 f"'the row has ' || __cells || ' cells but the header has {n_headers}'"),
+        _problem("customer_id IS NULL", c("customer_id"), "NULL", "'empty; every row needs a customer id'"),
+        _problem("registered_at IS NOT NULL AND registered_at_v IS NULL", c("registered_at"), "registered_at",
+                 "'not a date/time'"),
+        _problem("birth_date IS NOT NULL AND (birth_year_v IS NULL OR birth_year_v < 1900 OR birth_year_v > 2100)",
+                 c("birth_date"), "birth_date", "'not a birth date or year'"),
+        _problem("gender IS NOT NULL AND gender_v IS NULL", c("gender"), "gender",
+                 "'not a gender (expected 男/女, M/F or male/female)'"),
+        _problem("marketing_consent IS NOT NULL AND consent_v IS NULL", c("marketing_consent"), "marketing_consent",
+                 "'not yes/no'"),
+    ]
+    con.execute(f"""
+        CREATE OR REPLACE TABLE row_problems AS
+        SELECT __line, list_filter([{', '.join(checks)}], lambda p: p IS NOT NULL) AS ps FROM typed
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE problems AS
+        SELECT __line AS line, p.col AS "column", p.val AS value, p.why AS reason
+        FROM (SELECT __line, unnest(ps) AS p FROM row_problems WHERE len(ps) > 0)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE customers_out AS
+        SELECT customer_id AS external_id, name, phone, email, address, gender_v AS gender,
+               CAST(birth_year_v AS SMALLINT) AS birth_year, province, city, channel,
+               registered_at_v AS registered_at, consent_v AS marketing_consent
+        FROM typed
+        WHERE __line NOT IN (SELECT line FROM problems)
+        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY __line DESC) = 1
+    """)
