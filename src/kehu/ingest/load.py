@@ -1,13 +1,19 @@
-"""Writing transformed rows into the store: staged through ADBC, merged with set-wise SQL.
+"""Writing transformed rows into the store: staged into temporary tables, merged with set-wise SQL.
 
 Each batch is one transaction: the staged rows are merged into ``customers``, ``orders``, ``order_lines`` and
 ``products`` with ``INSERT … ON CONFLICT`` (SQLite ≥ 3.24 and PostgreSQL alike), and the import run's counters are
 advanced in the same transaction, so a crash leaves whole batches and counters that match them.
+
+PostgreSQL is written through ADBC (``COPY``). SQLite is written through Python's own ``sqlite3`` module, the same
+SQLite library SQLAlchemy uses: a second SQLite library in the same process (ADBC bundles its own) does not share
+POSIX locks with the first, so when one closes its connection it believes it is the last user, checkpoints and
+deletes the WAL under the other, and the other's commits are lost ("disk I/O error").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,16 +35,16 @@ class Counts:
     new_customers: int = 0
 
 
-def adbc_connect(url: str) -> Any:
-    """An ADBC DB-API connection in autocommit mode for a SQLAlchemy store URL; use :func:`transaction` to group."""
+def store_connect(url: str) -> Any:
+    """A DB-API connection in autocommit mode for a SQLAlchemy store URL; use :func:`transaction` to group.
+
+    SQLite: ``sqlite3`` (the library SQLAlchemy uses, see the module docstring); PostgreSQL: ADBC.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        import adbc_driver_sqlite.dbapi as sqlite_dbapi
-
-        conn = sqlite_dbapi.connect(parsed.database, autocommit=True)
-        with conn.cursor() as cur:
-            for pragma in ("busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL", "cache_size=-262144"):
-                cur.execute(f"PRAGMA {pragma}")
+        conn = sqlite3.connect(parsed.database or ":memory:", isolation_level=None, timeout=30)
+        for pragma in ("busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL", "cache_size=-262144"):
+            conn.execute(f"PRAGMA {pragma}")
         return conn
     if parsed.get_backend_name() == "postgresql":
         import adbc_driver_postgresql.dbapi as pg_dbapi
@@ -52,15 +58,18 @@ def adbc_connect(url: str) -> Any:
 
 @contextmanager
 def transaction(conn: Any) -> Iterator[Any]:
-    """A cursor inside ``BEGIN`` … ``COMMIT``; ``ROLLBACK`` on any error."""
-    with conn.cursor() as cur:
-        cur.execute("BEGIN")
+    """A cursor inside ``BEGIN`` … ``COMMIT``; ``ROLLBACK`` on any error (SQLite takes the write lock at once)."""
+    cur = conn.cursor()
+    try:
+        cur.execute("BEGIN IMMEDIATE" if isinstance(conn, sqlite3.Connection) else "BEGIN")
         try:
             yield cur
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
+    finally:
+        cur.close()
 
 
 def is_sqlite_url(url: str) -> bool:
@@ -71,7 +80,29 @@ def is_sqlite_url(url: str) -> bool:
 def stage(cur: Any, name: str, table: pa.Table) -> None:
     """Replace the temporary table ``name`` with ``table``'s rows."""
     cur.execute(f"DROP TABLE IF EXISTS {name}")
-    cur.adbc_ingest(name, table, mode="create", temporary=True)
+    if isinstance(cur, sqlite3.Cursor):
+        _stage_sqlite(cur, name, table)
+    else:
+        cur.adbc_ingest(name, table, mode="create", temporary=True)
+
+
+def _sqlite_type(dtype: pa.DataType) -> str:
+    if pa.types.is_integer(dtype) or pa.types.is_boolean(dtype):
+        return "INTEGER"
+    if pa.types.is_floating(dtype):
+        return "REAL"
+    return "TEXT"
+
+
+def _stage_sqlite(cur: sqlite3.Cursor, name: str, table: pa.Table) -> None:
+    """``CREATE TEMP TABLE`` + ``executemany``: timestamps must already be ISO text (see ``for_store``)."""
+    names = table.column_names
+    cur.execute(f"CREATE TEMP TABLE {name} ("
+                + ", ".join(f'"{n}" {_sqlite_type(f.type)}' for n, f in zip(names, table.schema, strict=True)) + ")")
+    marks = ", ".join("?" for _ in names)
+    for batch in table.to_batches(max_chunksize=50_000):
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        cur.executemany(f"INSERT INTO {name} VALUES ({marks})", zip(*columns, strict=True))
 
 
 def _scalar(cur: Any, sql: str) -> int:

@@ -19,7 +19,7 @@ from kehu.errors import KehuError
 from kehu.ingest.formats import Format, get_format
 from kehu.ingest.load import (
     Counts,
-    adbc_connect,
+    store_connect,
     insert_new_customers,
     is_sqlite_url,
     save_counts,
@@ -244,7 +244,7 @@ def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: For
     rows = con.sql("SELECT * FROM customers_out ORDER BY external_id").to_arrow_table()
     total = rows.num_rows
     step = settings.import_batch_rows
-    conn = adbc_connect(url)
+    conn = store_connect(url)
     try:
         for start in range(0, max(total, 1), step):
             table = _customer_table(rows.slice(start, step), source=fmt.name, run_id=report.run_id, cipher=cipher,
@@ -268,7 +268,7 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
                 "JOIN orders_out o ON o.external_id = l.order_external_id")
     total = con.execute("SELECT count(*) FROM orders_out").fetchall()[0][0]
     step = settings.import_batch_rows
-    conn = adbc_connect(url)
+    conn = store_connect(url)
     try:
         table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
         with transaction(conn) as cur:
