@@ -158,7 +158,7 @@ def upsert_orders(cur: Any, orders: pa.Table, lines: pa.Table, run_id: int, coun
     stage(cur, "kehu_stage_orders", orders)
     cur.execute("""
         SELECT SUM(CASE WHEN o.id IS NULL THEN 1 ELSE 0 END),
-               SUM(CASE WHEN o.id IS NOT NULL AND o.row_hash <> s.row_hash THEN 1 ELSE 0 END),
+               SUM(CASE WHEN o.id IS NOT NULL AND (o.row_hash IS NULL OR o.row_hash <> s.row_hash) THEN 1 ELSE 0 END),
                SUM(CASE WHEN o.row_hash = s.row_hash THEN 1 ELSE 0 END)
         FROM kehu_stage_orders s
         LEFT JOIN orders o ON o.source = s.source AND o.external_id = s.external_id
@@ -174,7 +174,7 @@ def upsert_orders(cur: Any, orders: pa.Table, lines: pa.Table, run_id: int, coun
         JOIN customers c ON c.source = s.source AND c.external_id = s.customer_external_id
         WHERE true
         ON CONFLICT (source, external_id) DO UPDATE SET {sets}
-        WHERE orders.row_hash <> excluded.row_hash
+        WHERE orders.row_hash IS NULL OR orders.row_hash <> excluded.row_hash
     """)
     if lines.num_rows:
         stage(cur, "kehu_stage_lines", lines)

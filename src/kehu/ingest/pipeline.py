@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pyarrow.compute as pc
 from sqlalchemy import func, update
 
 from kehu.config import Settings
-from kehu.errors import KehuError
+from kehu.errors import InvalidInput, KehuError
 from kehu.ingest.formats import Format, get_format
 from kehu.ingest.load import (
     Counts,
@@ -85,24 +86,34 @@ def _duck(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, file: Path, out: Path | None, settings: Settings,
                    run_id: int) -> str | None:
+    """Write ``problems`` as CSV (file, line, column, value, reason). Without ``--rejects`` the file goes to
+    ``data_dir/rejects`` and only when there are rejects; an explicit ``out`` is always (re)written, so it never
+    holds a previous run's rows."""
     n = con.execute("SELECT count(*) FROM problems").fetchall()[0][0]
-    if not n:
+    if not n and out is None:
         return None
     if out is None:
-        out = Path(settings.data_dir) / "rejects" / f"import-{run_id}-{file.stem}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
+        out = default_rejects_dir(settings) / f"import-{run_id}-{file.stem}.csv"
     rows = con.execute('SELECT line, "column", value, reason FROM problems ORDER BY line, "column"').fetchall()
-    with out.open("w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "line", "column", "value", "reason"])
-        for line, column, value, reason in rows:
-            writer.writerow([str(file), line, column, _safe_cell(value), reason])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="", encoding="utf-8-sig") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["file", "line", "column", "value", "reason"])
+            for line, column, value, reason in rows:
+                writer.writerow([str(file), line, column, _safe_cell(value), reason])
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the rejects file {out}: {exc.strerror or exc}; "
+                           "choose another path with --rejects") from None
     return str(out)
 
 
+_NUMBER = re.compile(r"^[+-]?[0-9][0-9,]*(\.[0-9]+)?$")
+
+
 def _safe_cell(value: str | None) -> str:
-    """Neutralise spreadsheet formulas in a rejected value (``=1+1`` → ``'=1+1``)."""
-    if value and value[0] in "=+-@\t\r":
+    """Neutralise spreadsheet formulas in a rejected value (``=1+1`` → ``'=1+1``); plain numbers (``-5``) stay."""
+    if value and value[0] in "=+-@\t\r" and not _NUMBER.match(value):
         return "'" + value
     return value or ""
 
@@ -261,25 +272,29 @@ def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: For
 def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format, report: ImportReport,
                  cipher: FieldCipher, progress: ProgressFn | None) -> None:
     url = settings.store_url
-    customers = con.sql("SELECT * FROM customers_out").to_arrow_table()
     con.execute("CREATE OR REPLACE TABLE orders_out AS SELECT *, row_number() OVER (ORDER BY external_id) - 1 AS __i "
                 "FROM orders_out")
     con.execute("CREATE OR REPLACE TABLE lines_out AS SELECT l.*, o.__i FROM lines_out l "
                 "JOIN orders_out o ON o.external_id = l.order_external_id")
+    # Each customer goes in with the batch of its first order, so a crash never leaves customers without orders.
+    con.execute("CREATE OR REPLACE TABLE customers_out AS SELECT c.*, f.__i FROM customers_out c "
+                "JOIN (SELECT customer_external_id, min(__i) AS __i FROM orders_out GROUP BY ALL) f "
+                "ON f.customer_external_id = c.external_id")
     total = con.execute("SELECT count(*) FROM orders_out").fetchall()[0][0]
     step = settings.import_batch_rows
     conn = store_connect(url)
     try:
-        table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
-        with transaction(conn) as cur:
-            report.counts.new_customers = insert_new_customers(cur, _for_store(table, url))
         if progress:
             progress("load", 0, total)
         for start in range(0, total, step):
             where = f"WHERE __i >= {start} AND __i < {start + step}"
+            customers = con.sql(f"SELECT * EXCLUDE (__i) FROM customers_out {where} ORDER BY external_id"
+                                ).to_arrow_table()
             orders = con.sql(f"SELECT * EXCLUDE (__i) FROM orders_out {where}").to_arrow_table()
             lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
+            table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
             with transaction(conn) as cur:
+                report.counts.new_customers += insert_new_customers(cur, _for_store(table, url))
                 upsert_orders(cur, _for_store(orders, url), lines, report.run_id, report.counts)
                 save_counts(cur, report.run_id, report.counts)
             if progress:

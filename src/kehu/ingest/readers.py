@@ -2,8 +2,9 @@
 
 Every reader yields the same shape: a table ``raw`` whose columns are the file's headers (cleaned of padding, BOM and
 ``="…"`` wrapping) as VARCHAR, plus ``__line`` (1-based line number in the file; for XLSX the sheet row, for Parquet
-the row number + 1 so that the header is line 1) and ``__cells`` (how many cells the row had). CSV is read with Python's ``csv`` module so that line numbers are
-exact even with quoted line breaks; rows go to DuckDB in Arrow batches.
+the row number + 1 so that the header is line 1) and ``__cells`` (how many cells the row had, not counting empty
+trailing cells beyond the header). CSV is read with Python's ``csv`` module (strict quoting) so that line numbers
+are exact even with quoted line breaks; rows go to DuckDB in Arrow batches.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import codecs
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -64,13 +66,20 @@ def detect_encoding(path: Path) -> str:
 
 
 def sniff_kind(path: Path) -> str:
-    """``xlsx``, ``parquet`` or ``text`` from the file's first bytes (not its name)."""
+    """``xlsx``, ``parquet`` or ``text`` from the file's first bytes (not its name).
+
+    Raises :class:`FileProblem` for formats that look like a table but cannot be read (old ``.xls``, compressed).
+    """
     with path.open("rb") as fh:
-        magic = fh.read(4)
-    if magic == b"PK\x03\x04":
+        magic = fh.read(8)
+    if magic.startswith(b"PK\x03\x04"):
         return "xlsx"
-    if magic == b"PAR1":
+    if magic.startswith(b"PAR1"):
         return "parquet"
+    if magic.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FileProblem(f"{path}: an old Excel 97-2003 (.xls) workbook; save it as .xlsx or CSV and import again")
+    if magic.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!")):
+        raise FileProblem(f"{path}: a compressed archive; extract the CSV, XLSX or Parquet file and import that")
     return "text"
 
 
@@ -99,7 +108,10 @@ def _batches_from_rows(headers: list[str], rows: Iterator[tuple[int, list[str | 
     lines: list[int] = []
     counts: list[int] = []
     for line, cells in rows:
-        counts.append(len(cells))
+        n = len(cells)
+        while n > width and (cells[n - 1] is None or not str(cells[n - 1]).strip()):
+            n -= 1  # empty trailing cells (a trailing comma, Excel's ragged rows) are not extra data
+        counts.append(n)
         if len(cells) < width:
             cells = cells + [None] * (width - len(cells))
         for col, value in zip(columns, cells, strict=False):
@@ -139,17 +151,23 @@ def _csv_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterato
         raise FileProblem(f"{path}: the file is empty")
     if "\x00" in sample:
         raise FileProblem(f"{path}: not a text table (binary content); import CSV, XLSX or Parquet")
+    first_line = next((line for line in sample.splitlines() if line.strip()), "")
     try:
-        delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
+        delimiter = csv.Sniffer().sniff(first_line, delimiters=",\t;|").delimiter
     except csv.Error:
         delimiter = ","
     binary = path.open("rb")
     text = io.TextIOWrapper(io.BufferedReader(_CountingReader(binary, progress, path.stat().st_size), 1 << 20),
                             encoding=encoding, newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
     try:
-        first = next(reader)
-    except csv.Error as exc:
+        first: list[str] = []
+        while not any(cell.strip() for cell in first):  # blank lines before the header
+            first = next(reader)
+    except StopIteration:
+        binary.close()
+        raise FileProblem(f"{path}: the file is empty") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
         binary.close()
         raise FileProblem(f"{path}: not a readable CSV table ({exc})") from None
     headers = _unique_headers(path, list(first))
@@ -162,8 +180,12 @@ def _csv_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterato
                     yield start, list(record)
                 start = reader.line_num + 1
         except csv.Error as exc:
-            raise FileProblem(f"{path}, line {reader.line_num}: the CSV structure is broken ({exc}); "
-                              "fix the quoting there and import again") from None
+            raise FileProblem(f"{path}, line {start}: the CSV structure is broken ({exc}); "
+                              "fix the quoting there (a quote that is not closed, or text after a closing quote) "
+                              "and import again") from None
+        except UnicodeDecodeError:
+            raise FileProblem(f"{path}, line {start}: not valid {encoding} text; save the file as UTF-8 and "
+                              "import again") from None
         finally:
             binary.close()
 
@@ -177,11 +199,18 @@ def _whitespace_rows(path: Path, progress: Progress | None) -> tuple[list[str], 
                           encoding=encoding)
 
     def rows() -> Iterator[tuple[int, list[str | None]]]:
-        with fh:
-            for number, line in enumerate(fh, start=1):
-                cells = line.split()
-                if cells:
-                    yield number, list(cells)
+        number = 0
+        try:
+            with fh:
+                for number, line in enumerate(fh, start=1):  # noqa: B007 (number is read in the except)
+                    if "\x00" in line:
+                        raise FileProblem(f"{path}, line {number}: not a text table (binary content)")
+                    cells = line.split()
+                    if cells:
+                        yield number, list(cells)
+        except UnicodeDecodeError:
+            raise FileProblem(f"{path}, line {number + 1}: not valid {encoding} text; save the file as UTF-8 "
+                              "and import again") from None
 
     return [], rows()
 
@@ -193,11 +222,14 @@ def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | No
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
         raise FileProblem(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
+    if not book.worksheets:
+        raise FileProblem(f"{path}: the workbook has no worksheet")
     sheet = book.worksheets[0]
     it = sheet.iter_rows(values_only=True)
     first = next(it, None)
-    if first is None:
-        raise FileProblem(f"{path}: the first sheet is empty")
+    if first is None or all(v in (None, "") for v in first):
+        book.close()
+        raise FileProblem(f"{path}: the first sheet is empty or its first row (the headers) is blank")
     headers = _unique_headers(path, list(first))
 
     def cell(value: object) -> str | None:
@@ -210,10 +242,14 @@ def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | No
         return str(value)
 
     def rows() -> Iterator[tuple[int, list[str | None]]]:
-        for number, values in enumerate(it, start=2):
-            if values and any(v not in (None, "") for v in values):
-                yield number, [cell(v) for v in values[: len(headers)]]
-        book.close()
+        try:
+            for number, values in enumerate(it, start=2):
+                if values and any(v not in (None, "") for v in values):
+                    yield number, [cell(v) for v in values]
+        except Exception as exc:  # a damaged sheet fails while its rows are read
+            raise FileProblem(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
+        finally:
+            book.close()
 
     return headers, rows()
 
@@ -236,14 +272,15 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, *, layout: str = "csv",
     con.execute("DROP TABLE IF EXISTS raw")
     if kind == "parquet":
         try:
-            con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet('{_sql_path(path)}')")
+            con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet('{_sql_path(path)}', "
+                        "file_row_number = true)")
         except duckdb.Error as exc:
             raise FileProblem(f"{path}: not a readable Parquet file ({exc})") from None
-        cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
-        headers = [clean_header(c) for c in cols]
-        select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{h}"' for c, h in zip(cols, headers, strict=True))
+        cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall() if r[0] != "file_row_number"]
+        headers = _unique_headers(path, list(cols))
+        select = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(h)}" for c, h in zip(cols, headers, strict=True))
         con.execute(f"CREATE OR REPLACE TABLE raw AS SELECT {select}, "
-                    "CAST(row_number() OVER () + 1 AS BIGINT) AS __line, "
+                    "CAST(file_row_number + 2 AS BIGINT) AS __line, "
                     f"CAST({len(cols)} AS INTEGER) AS __cells FROM raw")
         return headers
     if kind == "xlsx":
@@ -256,21 +293,44 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, *, layout: str = "csv",
         rows_list = _peek_width(rows)
         width, rows = rows_list
         headers = [f"column_{i + 1}" for i in range(width)]
-    batches = _batches_from_rows(headers, rows)
+    failures: list[BaseException] = []
+    batches = _batches_from_rows(headers, _remember(rows, failures))
     first = next(batches)
     reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))
-    con.execute("CREATE TABLE raw AS SELECT * FROM reader")
+    try:
+        con.execute("CREATE TABLE raw AS SELECT * FROM reader")
+    except duckdb.Error:
+        # DuckDB wraps an exception raised while it pulls the batches; give back the reader's own FileProblem.
+        if failures:
+            raise failures[0] from None
+        raise
     return headers
 
 
+def _remember(rows: Iterator[tuple[int, list[str | None]]],
+              failures: list[BaseException]) -> Iterator[tuple[int, list[str | None]]]:
+    try:
+        yield from rows
+    except BaseException as exc:
+        failures.append(exc)
+        raise
+
+
+def ident(name: str) -> str:
+    """A SQL identifier in double quotes (quotes inside doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _peek_width(rows: Iterator[tuple[int, list[str | None]]]) -> tuple[int, Iterator[tuple[int, list[str | None]]]]:
-    """Width of whitespace rows = the most cells in the first 1,000 rows."""
+    """Width of whitespace rows = the most common number of cells in the first 1,000 rows (ties: the larger), so
+    one ragged row near the top does not widen the table."""
     head = []
     for item in rows:
         head.append(item)
         if len(head) >= 1000:
             break
-    width = max((len(cells) for _, cells in head), default=1)
+    widths = Counter(len(cells) for _, cells in head)
+    width = max(widths, key=lambda w: (widths[w], w)) if widths else 1
 
     def chained() -> Iterator[tuple[int, list[str | None]]]:
         yield from head

@@ -13,7 +13,7 @@ import duckdb
 
 from kehu.errors import FileProblem, InvalidInput
 from kehu.ingest.formats import CUSTOMER_FIELDS, ORDER_FIELDS, Format
-from kehu.ingest.readers import header_key
+from kehu.ingest.readers import header_key, ident
 
 TIMESTAMP_FORMATS = (
     "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S",
@@ -25,7 +25,7 @@ _FORMATS_SQL = "[" + ", ".join(f"'{f}'" for f in TIMESTAMP_FORMATS) + "]"
 def _clean(column: str) -> str:
     """SQL that strips blanks, ``="…"`` wrapping and a leading apostrophe from a cell; empty → NULL."""
     blank = "^[\\s\u3000\ufeff]+|[\\s\u3000]+$"  # RE2: the ideographic space as a literal character
-    inner = f"regexp_replace(\"{column}\", '{blank}', '', 'g')"
+    inner = f"regexp_replace({ident(column)}, '{blank}', '', 'g')"
     unwrapped = f"regexp_replace(regexp_replace({inner}, '^=\"(.*)\"$', '\\1'), '^''', '')"
     return f"nullif(regexp_replace({unwrapped}, '{blank}', '', 'g'), '')"
 
@@ -38,12 +38,25 @@ def _money(column: str) -> str:
 
 def _timestamp(column: str) -> str:
     """SQL: a date/time cell as TIMESTAMP (local wall time as written; a trailing zone offset is dropped)."""
-    bare = f"replace(regexp_replace({column}, '\\s*(Z|UTC|[+-][0-9]{{2}}:?[0-9]{{2}})$', ''), 'T', ' ')"
+    zone = "([0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)\\s*(Z|UTC|GMT|[+-][0-9]{2}(:?[0-9]{2})?)$"  # only after a time
+    bare = f"replace(regexp_replace({column}, '{zone}', '\\1'), 'T', ' ')"
     return f"try_strptime({bare}, {_FORMATS_SQL})"
 
 
 def _cents(decimal_sql: str) -> str:
     return f"CAST(round({decimal_sql} * 100) AS BIGINT)"
+
+
+#: Widths of the store's text columns: ids longer than these are rejected, descriptive text is cut to them
+#: (PostgreSQL would refuse the whole batch, SQLite would keep them: both stores must hold the same rows).
+ID_WIDTH = 128
+TEXT_WIDTHS = {"status": 32, "channel": 32, "province": 32, "city": 64, "product_name": 256, "category": 64,
+               "sku": 128}
+
+
+def _fit(column: str, field: str | None = None) -> str:
+    """SQL: ``column`` cut to the store width of ``field`` (default: the column's own name)."""
+    return f"left({column}, {TEXT_WIDTHS[field or column.split('.')[-1]]})"
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,11 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
         _problem(f"__cells > {n_headers}", "*", "__cells",
                  f"'the row has ' || __cells || ' cells but the header has {n_headers}'"),
         _problem("order_id IS NULL", c("order_id"), "NULL", "'empty; every row needs an order id'"),
+        _problem(f"length(order_id) > {ID_WIDTH}", c("order_id"), "order_id",
+                 "'longer than {ID_WIDTH} characters'"),
+        _problem(f"{first} AND length(customer_id) > {ID_WIDTH}", c("customer_id"), "customer_id",
+                 "'longer than {ID_WIDTH} characters'"),
+        _problem(f"length(sku) > {ID_WIDTH}", c("sku"), "sku", "'longer than {ID_WIDTH} characters'"),
         _problem(f"{first} AND customer_id IS NULL", c("customer_id"), "NULL", "'empty; every order needs a customer'"),
         _problem(f"{first} AND ordered_at IS NULL", c("ordered_at"), "NULL", "'empty; every order needs a date'"),
         _problem(f"{first} AND ordered_at IS NOT NULL AND ordered_at_v IS NULL", c("ordered_at"), "ordered_at",
@@ -156,6 +174,8 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
         _problem(f"{first} AND refunded IS NOT NULL AND refunded_v IS NULL", c("refunded"), "refunded",
                  "'not an amount'"),
         _problem(f"{first} AND refunded_v < 0", c("refunded"), "refunded", "'negative refund'"),
+        _problem(f"{first} AND refunded_v > amount_v", c("refunded"), "refunded",
+                 "'refund ' || refunded_v || ' is more than the order amount ' || amount_v"),
         _problem(f"{first} AND discount IS NOT NULL AND discount_v IS NULL", c("discount"), "discount",
                  "'not an amount'"),
         _problem("quantity IS NOT NULL AND (quantity_v IS NULL OR quantity_v < 0 OR quantity_v <> floor(quantity_v))",
@@ -187,11 +207,11 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
         WHERE len(r.ps) = 0 AND r.__line <> r.__first
     """)
     con.execute("CREATE OR REPLACE TABLE good AS SELECT * FROM typed WHERE __line NOT IN (SELECT line FROM problems)")
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TABLE lines_out AS
         SELECT order_id AS order_external_id,
                CAST(row_number() OVER (PARTITION BY order_id ORDER BY __line) AS INTEGER) AS line_no,
-               sku, product_name, category,
+               sku, {_fit('product_name')} AS product_name, {_fit('category')} AS category,
                CAST(coalesce(quantity_v, 1) AS INTEGER) AS quantity,
                CAST(round(unit_price_v * 100) AS BIGINT) AS unit_price_cents
         FROM good WHERE __is_line
@@ -209,24 +229,30 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
                {_cents('g.amount_v')} AS amount_cents,
                coalesce({_cents('g.refunded_v')}, 0) AS refunded_cents,
                coalesce({_cents('g.discount_v')}, 0) AS discount_cents,
-               g.status, g.is_paid_v AS is_paid, g.channel, g.province, g.city,
+               {_fit('g.status')} AS status, g.is_paid_v AS is_paid, {_fit('g.channel')} AS channel,
+               {_fit('g.province')} AS province, {_fit('g.city')} AS city,
                md5(concat_ws('|', g.customer_id, strftime(g.ordered_at_v, '%Y-%m-%d %H:%M:%S'), g.amount_v,
                    g.refunded_v, g.discount_v, g.status, g.is_paid_v, g.channel, g.province, g.city,
                    s.lines_sig)) AS row_hash
         FROM good g LEFT JOIN sig s ON s.order_external_id = g.order_id
         WHERE g.__line = g.__first
     """)
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TABLE customers_out AS
         SELECT customer_id AS external_id,
                arg_min(customer_name, CASE WHEN customer_name IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS name,
                arg_min(phone, CASE WHEN phone IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS phone,
                arg_min(email, CASE WHEN email IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS email,
                arg_min(address, CASE WHEN address IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS address,
-               arg_min(province, __line) AS province, arg_min(city, __line) AS city,
-               arg_min(channel, __line) AS channel
+               {_fit('arg_min(province, __line)', 'province')} AS province,
+               {_fit('arg_min(city, __line)', 'city')} AS city,
+               {_fit('arg_min(channel, __line)', 'channel')} AS channel
         FROM good WHERE __line = __first GROUP BY customer_id
     """)
+
+
+#: Gender values that mean "not given" (stored as NULL, not rejected).
+UNKNOWN_GENDERS = "('0','u','unknown','other','未知','保密','其他','-','n/a')"
 
 
 def transform_customers(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping, n_headers: int) -> None:
@@ -238,9 +264,11 @@ def transform_customers(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Ma
         CREATE OR REPLACE TABLE typed AS
         SELECT *,
             {_timestamp('registered_at')} AS registered_at_v,
-            coalesce(TRY_CAST(birth_date AS INTEGER), year({_timestamp('birth_date')})) AS birth_year_v,
-            CASE WHEN lower(gender) IN ('m','male','男','1') THEN 'male'
-                 WHEN lower(gender) IN ('f','female','女','2') THEN 'female' END AS gender_v,
+            CASE WHEN regexp_full_match(birth_date, '[0-9]{{4}}') THEN CAST(birth_date AS INTEGER)
+                 ELSE year({_timestamp('birth_date')}) END AS birth_year_v,
+            CASE WHEN lower(gender) IN ('m','male','man','男','1') THEN 'male'
+                 WHEN lower(gender) IN ('f','female','woman','女','2') THEN 'female' END AS gender_v,
+            lower(gender) IN {UNKNOWN_GENDERS} AS gender_unknown,
             CASE WHEN lower(marketing_consent) IN {consent_true} THEN true
                  WHEN lower(marketing_consent) IN {consent_false} THEN false END AS consent_v
         FROM mapped
@@ -253,7 +281,9 @@ def transform_customers(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Ma
                  "'not a date/time'"),
         _problem("birth_date IS NOT NULL AND (birth_year_v IS NULL OR birth_year_v < 1900 OR birth_year_v > 2100)",
                  c("birth_date"), "birth_date", "'not a birth date or year'"),
-        _problem("gender IS NOT NULL AND gender_v IS NULL", c("gender"), "gender",
+        _problem(f"length(customer_id) > {ID_WIDTH}", c("customer_id"), "customer_id",
+                 "'longer than {ID_WIDTH} characters'"),
+        _problem("gender IS NOT NULL AND gender_v IS NULL AND NOT gender_unknown", c("gender"), "gender",
                  "'not a gender (expected 男/女, M/F or male/female)'"),
         _problem("marketing_consent IS NOT NULL AND consent_v IS NULL", c("marketing_consent"), "marketing_consent",
                  "'not yes/no'"),
@@ -267,10 +297,11 @@ def transform_customers(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Ma
         SELECT __line AS line, p.col AS "column", p.val AS value, p.why AS reason
         FROM (SELECT __line, unnest(ps) AS p FROM row_problems WHERE len(ps) > 0)
     """)
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TABLE customers_out AS
         SELECT customer_id AS external_id, name, phone, email, address, gender_v AS gender,
-               CAST(birth_year_v AS SMALLINT) AS birth_year, province, city, channel,
+               CAST(birth_year_v AS SMALLINT) AS birth_year, {_fit('province')} AS province,
+               {_fit('city')} AS city, {_fit('channel')} AS channel,
                registered_at_v AS registered_at, consent_v AS marketing_consent
         FROM typed
         WHERE __line NOT IN (SELECT line FROM problems)
