@@ -8,6 +8,7 @@ Input: the table ``raw`` (see :mod:`kehu.ingest.readers`). Output tables:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import duckdb
 
@@ -61,9 +62,14 @@ def _fit(column: str, field: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Mapping:
-    """Which file header feeds each canonical field."""
+    """Which file header feeds each canonical field.
+
+    ``headers`` holds the first matching header (named in the rejects file); ``sources`` every matching header in
+    alias order: a field takes the first non-empty of them (Shopify ``Phone`` then ``Default Address Phone``).
+    """
 
     headers: dict[str, str]  # field → header as found in the file
+    sources: dict[str, tuple[str, ...]] = dc_field(default_factory=dict)
 
     def column(self, field: str) -> str:
         """The header name shown in the rejects file for ``field``."""
@@ -82,17 +88,19 @@ def resolve_mapping(fmt: Format, headers: list[str], overrides: dict[str, str], 
             raise InvalidInput(f"--map {name}=…: {name!r} is not a {fmt.kind} field; fields are: {', '.join(canonical)}")
     by_key = {header_key(h): h for h in headers}
     found: dict[str, str] = {}
+    sources: dict[str, tuple[str, ...]] = {}
     for name, header in overrides.items():
         if header not in headers and header_key(header) not in by_key:
             raise FileProblem(f"{file}: --map {name}={header}: no column {header!r}; headers found: {', '.join(headers)}")
         found[name] = header if header in headers else by_key[header_key(header)]
+        sources[name] = (found[name],)
     for name in fields:
         if name in found:
             continue
-        for alias in fmt.aliases.get(name, ()):
-            if header_key(alias) in by_key:
-                found[name] = by_key[header_key(alias)]
-                break
+        matches = tuple(dict.fromkeys(by_key[header_key(a)] for a in fmt.aliases.get(name, ())
+                                      if header_key(a) in by_key))
+        if matches:
+            found[name], sources[name] = matches[0], matches
     missing = [f for f in fmt.required if f not in found and f not in fmt.derived]
     if missing:
         shown = ", ".join(headers) if headers else "(none)"
@@ -101,7 +109,7 @@ def resolve_mapping(fmt: Format, headers: list[str], overrides: dict[str, str], 
             f"{file}: required column missing for format {fmt.name!r}: {hints}. Headers found: {shown}. "
             f"Name the column with --map FIELD=HEADER."
         )
-    return Mapping(found)
+    return Mapping(found, sources)
 
 
 def build_mapped(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping) -> None:
@@ -110,8 +118,9 @@ def build_mapped(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping) 
     helpers = [f for f in fmt.aliases if f.startswith("__")]
     parts = ["__line", "__cells"]
     for name in list(canonical) + helpers:
-        header = mapping.headers.get(name)
-        parts.append(f'{_clean(header)} AS "{name}"' if header else f'CAST(NULL AS VARCHAR) AS "{name}"')
+        cells = [_clean(h) for h in mapping.sources.get(name, ())]
+        expr = (cells[0] if len(cells) == 1 else f"coalesce({', '.join(cells)})") if cells else "CAST(NULL AS VARCHAR)"
+        parts.append(f'{expr} AS "{name}"')
     con.execute(f"CREATE OR REPLACE TABLE mapped AS SELECT {', '.join(parts)} FROM raw")
     if fmt.derived:
         replaced = ", ".join(f'({expr}) AS "{name}"' for name, expr in fmt.derived.items())
