@@ -80,6 +80,10 @@ def sniff_kind(path: Path) -> str:
         raise FileProblem(f"{path}: an old Excel 97-2003 (.xls) workbook; save it as .xlsx or CSV and import again")
     if magic.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!")):
         raise FileProblem(f"{path}: a compressed archive; extract the CSV, XLSX or Parquet file and import that")
+    with path.open("rb") as fh:
+        head = fh.read(64 * 1024)
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileProblem(f"{path}: not a text table (binary content); import CSV, XLSX or Parquet")
     return "text"
 
 
