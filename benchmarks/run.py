@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -108,7 +109,7 @@ def step_floor(csv_path: Path) -> dict:
 def _settings(store_dir: Path):  # noqa: ANN202 - kehu is imported in the child only
     from kehu.config import Settings
 
-    return Settings(data_dir=store_dir, secret_key=SECRET, database_url=None)
+    return Settings(data_dir=store_dir, secret_key=SECRET, database_url=None, _env_file=None)
 
 
 def step_import(csv_path: Path, store_dir: Path) -> dict:
@@ -177,10 +178,10 @@ def step_classify(store_dir: Path) -> dict:
     result = classify(settings=settings, as_of=END)
     seconds = time.perf_counter() - t0
     out: dict = {"seconds": seconds}
-    for attr in ("customers", "rows", "snapshot_id", "id"):
+    for attr in ("snapshot_id", "customers", "buyers", "seconds"):
         value = getattr(result, attr, None)
-        if isinstance(value, int):
-            out[attr] = value
+        if isinstance(value, int | dict):
+            out["phases" if attr == "seconds" else attr] = value
     return out
 
 
@@ -196,6 +197,9 @@ STEPS = {
 # --------------------------------------------------------------------------------------------- parent
 
 
+_running: list[subprocess.Popen] = []  # the running step's child, stopped when the benchmark is stopped
+
+
 def run_child(step: str, args: argparse.Namespace, csv_path: Path, store_dir: Path) -> dict:
     """Run one step in a child process; its JSON result plus wall time and the child's own peak RSS."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child", step, "--orders", str(args.orders),
@@ -203,10 +207,12 @@ def run_child(step: str, args: argparse.Namespace, csv_path: Path, store_dir: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=csv_path.parent)
+    _running.append(proc)
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    _running.remove(proc)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"step": step, "error": f"exit code {proc.returncode}", "wall_seconds": wall}
@@ -309,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     csv_path, store_dir = scratch / "orders.csv", scratch / "store"
     results: dict[str, dict] = {}
     title = f"kehu benchmark: {args.orders:,} orders, {args.customers:,} customers"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the scratch folder is removed
     try:
         for step in STEPS:
             print(f"… {LABELS[step]}", file=sys.stderr, flush=True)
@@ -316,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             if step == "generate" and "error" in results[step]:
                 break
     finally:
+        for proc in _running:
+            proc.kill()
+            proc.wait()
         shutil.rmtree(scratch, ignore_errors=True)
     add_ratios(results)
     print_table(results, title)
