@@ -1,0 +1,168 @@
+"""``kehu classify``: features → RFM scores, classes and groups → lifecycle stage → a dated snapshot in the store.
+
+The store's tables are read as Arrow (ADBC), the Ibis expressions of :mod:`kehu.analytics.features`,
+:mod:`kehu.analytics.rfm` and :mod:`kehu.analytics.lifecycle` run on an in-process DuckDB (no extensions loaded),
+and the result is written back in one transaction: readers see the old snapshot or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from kehu.analytics.features import customer_features, purchases
+from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
+from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
+from kehu.config import Settings
+from kehu.store import open_store
+from kehu.store.arrow import append_rows, for_store, is_sqlite_url, read_arrow, store_connect, transaction
+
+SNAPSHOT_COLUMNS = (
+    "customer_id", "recency_days", "frequency", "monetary_cents", "aov_cents", "r_score", "f_score", "m_score",
+    "rfm_class", "rfm_group", "lifecycle_stage", "first_order_date", "last_order_date", "median_gap_days",
+)
+
+#: Arrow types of the ``classifications`` table's columns (PostgreSQL's COPY wants them exact).
+SNAPSHOT_SCHEMA = pa.schema([
+    ("customer_id", pa.int32()), ("recency_days", pa.int32()), ("frequency", pa.int32()),
+    ("monetary_cents", pa.int64()), ("aov_cents", pa.int64()), ("r_score", pa.int16()), ("f_score", pa.int16()),
+    ("m_score", pa.int16()), ("rfm_class", pa.string()), ("rfm_group", pa.string()), ("lifecycle_stage", pa.string()),
+    ("first_order_date", pa.date32()), ("last_order_date", pa.date32()), ("median_gap_days", pa.float64()),
+])
+ORDERS_SCHEMA = pa.schema([("customer_id", pa.int64()), ("ordered_at", pa.string()), ("amount_cents", pa.int64()),
+                           ("refunded_cents", pa.int64()), ("is_paid", pa.int64())])
+
+StepFn = Callable[[str], None]
+
+
+@dataclass
+class ClassifyReport:
+    """What ``classify`` wrote: the snapshot, how many customers, the counts per class, group and stage."""
+
+    snapshot_id: int
+    as_of: date
+    customers: int
+    buyers: int
+    by_class: dict[str, int]
+    by_group: dict[str, int]
+    by_stage: dict[str, int]
+    cut_points: dict[str, list[float]]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def duckdb_backend() -> Any:
+    """An in-memory Ibis DuckDB backend that never downloads or loads extensions."""
+    return ibis.duckdb.connect(autoinstall_known_extensions=False, autoload_known_extensions=False)
+
+
+def load_inputs(url: str, as_of: date) -> tuple[pa.Table, pa.Table]:
+    """The store's paid orders up to ``as_of`` and all customer ids, as Arrow tables."""
+    end = f"{as_of.isoformat()} 23:59:59.999999"
+    orders = read_arrow(url, "SELECT customer_id, ordered_at, amount_cents, refunded_cents, is_paid FROM orders "
+                             f"WHERE is_paid AND ordered_at <= '{end}'", ORDERS_SCHEMA if is_sqlite_url(url) else None)
+    customers = read_arrow(url, "SELECT id FROM customers", pa.schema([("id", pa.int64())]))
+    return orders, customers
+
+
+def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, settings: Settings,
+                         backend: Any | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """Compute the snapshot rows (columns :data:`SNAPSHOT_COLUMNS`) and the population stats (cut points, n)."""
+    con = backend or duckdb_backend()
+    o = ibis.memtable(orders)
+    o = o.mutate(ordered_at=o.ordered_at.cast("timestamp"), is_paid=o.is_paid.cast("boolean"),
+                 customer_id=o.customer_id.cast("int64"), amount_cents=o.amount_cents.cast("int64"),
+                 refunded_cents=o.refunded_cents.cast("int64"))
+    c = ibis.memtable(customers).select(id=ibis._.id.cast("int64"))
+    bought = purchases(o, as_of=as_of, window_days=settings.rfm_window_days)
+    name = f"kehu_features_{uuid.uuid4().hex[:8]}"
+    features = con.create_table(name, customer_features(bought, c, as_of=as_of), temp=True)
+    stats = con.to_pyarrow(population_stats(features, split=settings.rfm_split)).to_pylist()[0]
+    scored = rfm_table(features, split=settings.rfm_split)
+    rules = LifecycleRules.from_settings(settings)
+    result = scored.mutate(lifecycle_stage=lifecycle_stage(scored, rules)).select(*SNAPSHOT_COLUMNS)
+    table = con.to_pyarrow(result.order_by("customer_id"))
+    con.drop_table(name, force=True)
+    return table, stats
+
+
+def write_snapshot(url: str, table: pa.Table, *, as_of: date, settings_json: dict[str, Any],
+                   cut_points: dict[str, Any]) -> int:
+    """Write ``table`` as the snapshot for ``as_of`` in one transaction, replacing an older one of the same date."""
+    conn = store_connect(url)
+    quote = lambda obj: "'" + json.dumps(obj, ensure_ascii=False).replace("'", "''") + "'"  # noqa: E731
+    try:
+        with transaction(conn) as cur:
+            cur.execute("INSERT INTO classification_snapshots (as_of, status, customers, settings, cut_points) "
+                        f"VALUES ('{as_of.isoformat()}', 'building', {table.num_rows}, {quote(settings_json)}, "
+                        f"{quote(cut_points)}) RETURNING id")
+            snapshot_id = int(cur.fetchall()[0][0])
+            rows = table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
+            rows = rows.append_column("snapshot_id", pa.array([snapshot_id] * rows.num_rows, pa.int32()))
+            if rows.num_rows:
+                append_rows(cur, "classifications", for_store(rows, url))
+            cur.execute(f"DELETE FROM classifications WHERE snapshot_id IN (SELECT id FROM classification_snapshots "
+                        f"WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id})")
+            cur.execute(f"DELETE FROM classification_snapshots WHERE as_of = '{as_of.isoformat()}' "
+                        f"AND id <> {snapshot_id}")
+            cur.execute(f"UPDATE classification_snapshots SET status = 'ready' WHERE id = {snapshot_id}")
+    finally:
+        conn.close()
+    return snapshot_id
+
+
+def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | None = None) -> ClassifyReport:
+    """Classify every customer in the store at ``as_of`` (default today) and write the snapshot.
+
+    ``step(name)`` is called as each phase starts (``read``, ``compute``, ``write``) for progress display.
+    """
+    as_of = as_of or date.today()
+    url = settings.store_url
+    open_store(url)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if step:
+        step("read")
+    orders, customers = load_inputs(url, as_of)
+    seconds["read"] = time.perf_counter() - t0
+    if step:
+        step("compute")
+    t1 = time.perf_counter()
+    table, stats = classification_table(orders, customers, as_of=as_of, settings=settings)
+    seconds["compute"] = time.perf_counter() - t1
+    if step:
+        step("write")
+    t2 = time.perf_counter()
+    cut_points = {key: [stats.get(f"{key}_q{i}") for i in range(1, len(QUANTILES) + 1)] for key in ("r", "f", "m")}
+    cut_points["buyers"] = stats.get("n") or 0
+    settings_json = {
+        "rfm_split": settings.rfm_split,
+        "rfm_window_days": settings.rfm_window_days,
+        "lifecycle": LifecycleRules.from_settings(settings).__dict__,
+    }
+    snapshot_id = write_snapshot(url, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points)
+    seconds["write"] = time.perf_counter() - t2
+    return ClassifyReport(
+        snapshot_id=snapshot_id,
+        as_of=as_of,
+        customers=table.num_rows,
+        buyers=int(stats.get("n") or 0),
+        by_class=_counts(table, "rfm_class"),
+        by_group=_counts(table, "rfm_group"),
+        by_stage=_counts(table, "lifecycle_stage"),
+        cut_points=cut_points,
+        seconds=seconds,
+    )
+
+
+def _counts(table: pa.Table, column: str) -> dict[str, int]:
+    counts = Counter(v for v in table.column(column).to_pylist() if v is not None)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

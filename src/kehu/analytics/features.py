@@ -1,0 +1,80 @@
+"""Per-customer features as Ibis expressions: one definition, any engine Ibis compiles for.
+
+Only purchases count: paid orders that are not fully refunded; their value is the amount net of refunds, in cents.
+Dates are calendar days of ``ordered_at`` (the shop's local time as imported).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import ibis
+import ibis.expr.types as ir
+
+
+def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) -> ir.Table:
+    """Paid, not fully refunded orders on or before ``as_of`` (and within ``window_days`` of it, when given).
+
+    ``orders`` needs ``customer_id``, ``ordered_at`` (timestamp), ``amount_cents``, ``refunded_cents``,
+    ``is_paid``. Returns ``customer_id``, ``ordered_at``, ``order_date``, ``net_cents``.
+    """
+    end = ibis.timestamp(as_of + timedelta(days=1))
+    refunded = orders.refunded_cents.fill_null(0)
+    kept = orders.filter(
+        orders.is_paid,
+        (refunded == 0) | (refunded < orders.amount_cents),
+        orders.ordered_at < end,
+    )
+    if window_days is not None:
+        kept = kept.filter(kept.ordered_at >= ibis.timestamp(as_of - timedelta(days=window_days - 1)))
+    return kept.select(
+        customer_id=kept.customer_id,
+        ordered_at=kept.ordered_at,
+        order_date=kept.ordered_at.date(),
+        net_cents=(kept.amount_cents - kept.refunded_cents.fill_null(0)).cast("int64"),
+    )
+
+
+def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) -> ir.Table:
+    """One row per customer (all of ``customers``, buyers or not) with the RFM and lifecycle inputs.
+
+    Columns: ``customer_id``, ``frequency`` (orders; 0 for prospects), ``monetary_cents`` (net paid, 0 for
+    prospects), ``aov_cents`` (monetary / frequency rounded half up; NULL for prospects), ``recency_days`` (days from
+    the last order date to ``as_of``; NULL for prospects), ``first_order_date``, ``last_order_date``,
+    ``median_gap_days`` (median of the day gaps between consecutive orders; NULL with fewer than 2 orders) and
+    ``last_gap_days`` (the gap before the latest order; NULL with fewer than 2 orders).
+    """
+    # One window, ordered by day only: the multiset of gaps, and the gap of the last row, do not depend on how
+    # orders of the same day are ordered among themselves, so the result is the same on every engine.
+    by_day = ibis.window(group_by=purchased.customer_id, order_by=purchased.order_date)
+    with_gaps = purchased.mutate(
+        gap_days=purchased.order_date.delta(purchased.order_date.lag().over(by_day), unit="day"),
+        position=ibis.row_number().over(by_day),
+    )
+    per_customer = with_gaps.group_by("customer_id").aggregate(
+        frequency=with_gaps.count(),
+        monetary_cents=with_gaps.net_cents.sum().cast("int64"),
+        first_order_date=with_gaps.order_date.min(),
+        last_order_date=with_gaps.order_date.max(),
+        median_gap_days=with_gaps.gap_days.median().cast("float64"),
+        last_gap_days=with_gaps.gap_days.argmax(with_gaps.position).cast("int64"),
+    )
+    as_of_lit = ibis.date(as_of)
+    joined = customers.select(customer_id=customers.id).left_join(per_customer, "customer_id")
+    joined = joined.select(
+        customer_id=joined.customer_id,
+        frequency=joined.frequency.fill_null(0).cast("int64"),
+        monetary_cents=joined.monetary_cents.fill_null(0).cast("int64"),
+        first_order_date=joined.first_order_date,
+        last_order_date=joined.last_order_date,
+        median_gap_days=joined.median_gap_days,
+        last_gap_days=joined.last_gap_days,
+    )
+    return joined.mutate(
+        recency_days=as_of_lit.delta(joined.last_order_date, unit="day").cast("int64"),
+        aov_cents=ibis.ifelse(
+            joined.frequency > 0,
+            ((joined.monetary_cents * 2 + joined.frequency) // (joined.frequency * 2)).cast("int64"),
+            ibis.null("int64"),
+        ),
+    )

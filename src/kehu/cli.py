@@ -1,0 +1,264 @@
+"""The ``kehu`` command line (Typer). User mistakes end in one line on stderr and a non-zero exit, never a
+traceback."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from kehu import __version__
+from kehu.config import Settings, parse_as_of
+from kehu.errors import KehuError
+
+app = typer.Typer(help="kehu 客户 — customer classification and management.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+import_app = typer.Typer(help="Import orders or customers from CSV, XLSX or Parquet exports.", no_args_is_help=True)
+export_app = typer.Typer(help="Export results to CSV, XLSX or Parquet.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn kehu's errors into ``error: …`` on stderr and the error's exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KehuError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "KEHU_" + str(first["loc"][0]).upper() if first.get("loc") else "a KEHU_ setting"
+        raise KehuError(f"{name}: {first['msg']}") from None
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress display for long imports (only on a terminal)."""
+    progress = Progress(TextColumn("{task.description:<10}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                        console=err, transient=True, disable=not (enabled and err.is_terminal))
+    tasks: dict[str, TaskID] = {}
+    names = {"read": "reading", "validate": "checking", "load": "writing"}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(names.get(stage, stage), total=total or None)
+        progress.update(tasks[stage], completed=done, total=total or None)
+
+    with progress:
+        yield update
+
+
+Format = Annotated[str, typer.Option("--format", "-f", help="Export format of the file.")]
+Maps = Annotated[list[str] | None, typer.Option("--map", "-m", help="FIELD=HEADER: read FIELD from column HEADER.")]
+Rejects = Annotated[Path | None, typer.Option(help="Where to write the rejected rows (CSV). Default: DATA_DIR/rejects/.")]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="As-of date YYYY-MM-DD (default: today).")]
+
+
+def _import(kind: str, file: Path, fmt: str, maps: list[str] | None, rejects: Path | None) -> None:
+    from kehu.ingest import import_file, parse_maps
+
+    settings = _settings()
+    with _progress(True) as progress:
+        report = import_file(settings=settings, path=file, kind=kind, format_name=fmt, maps=parse_maps(maps),
+                             rejects=rejects, progress=progress)
+    out.print(report.summary(), highlight=False, soft_wrap=True)
+
+
+@import_app.command("orders")
+@friendly
+def import_orders(file: Annotated[Path, typer.Argument(help="The orders file.")],
+                  fmt: Format = "generic", maps: Maps = None, rejects: Rejects = None) -> None:
+    """Import orders (formats: generic, cdnow, taobao, shopify). Re-importing a file changes nothing."""
+    _import("orders", file, fmt, maps, rejects)
+
+
+@import_app.command("customers")
+@friendly
+def import_customers(file: Annotated[Path, typer.Argument(help="The customers file.")],
+                     fmt: Format = "generic", maps: Maps = None, rejects: Rejects = None) -> None:
+    """Import customers (formats: generic, shopify). Personal fields are encrypted on the way in."""
+    _import("customers", file, fmt, maps, rejects)
+
+
+def _print_classification(report: Any, lang: str = "zh") -> None:
+    from kehu.analytics.labels import label
+
+    out.print(f"snapshot {report.snapshot_id} as of {report.as_of}: {report.customers} customers, "
+              f"{report.buyers} with orders", highlight=False)
+    for kind, title, counts in (("rfm_class", "RFM class 八类客户", report.by_class),
+                                ("rfm_group", "RFM group 分组", report.by_group),
+                                ("lifecycle_stage", "Lifecycle stage 生命周期", report.by_stage)):
+        table = Table(title=title, title_justify="left")
+        table.add_column(kind)
+        table.add_column("名称")
+        table.add_column("name")
+        table.add_column("customers", justify="right")
+        table.add_column("share", justify="right")
+        for code, n in counts.items():
+            share = n / report.customers if report.customers else 0
+            table.add_row(code, label(kind, code, "zh"), label(kind, code, "en"), str(n), f"{share:.1%}")
+        out.print(table)
+
+
+@app.command()
+@friendly
+def classify(as_of: AsOf = None) -> None:
+    """Classify every customer (RFM scores, 8 classes, grid groups, lifecycle) and write a dated snapshot."""
+    from kehu.analytics import classify as run_classify
+
+    settings = _settings()
+    with err.status("classifying…", spinner="dots") if err.is_terminal else _nullcontext():
+        report = run_classify(settings=settings, as_of=parse_as_of(as_of))
+    _print_classification(report)
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield
+
+
+@export_app.command("classifications")
+@friendly
+def export_classifications(out_file: Annotated[Path, typer.Option("--out", "-o", help=".csv, .xlsx or .parquet")],
+                           as_of: AsOf = None) -> None:
+    """Export one row per customer of a snapshot (default: the newest)."""
+    from kehu.analytics.export import export_classifications as run_export
+
+    settings = _settings()
+    n, snapshot_as_of = run_export(settings=settings, as_of=parse_as_of(as_of) if as_of else None, out=out_file)
+    out.print(f"wrote {n} customers of the snapshot as of {snapshot_as_of} to {out_file}", highlight=False)
+
+
+@app.command()
+@friendly
+def init() -> None:
+    """Create or upgrade the store and the first admin user (its password is printed once)."""
+    from kehu.store import open_store
+    from kehu.web.auth import ensure_admin
+
+    settings = _settings()
+    open_store(settings.store_url)
+    password = ensure_admin(settings)
+    out.print(f"store ready: {_safe_url(settings.store_url)}", highlight=False)
+    if password:
+        out.print(f"admin user created — login: admin / {password}  (shown once; change it after signing in)",
+                  highlight=False)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+@friendly
+def serve(host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+          port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None) -> None:
+    """Start the web app."""
+    settings = _settings()
+    _serve(settings, host or settings.host, port or settings.port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from kehu.store import open_store
+    from kehu.web.app import create_app
+
+    open_store(settings.store_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+@friendly
+def demo(
+    dataset: Annotated[str, typer.Option(help="synthetic (a Chinese merchant) or cdnow (the real CDNOW log).")] = "synthetic",
+    data_dir: Annotated[Path, typer.Option(help="Data dir for the demo; emptied first.")] = Path("kehu-demo"),
+    serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the web app afterwards.")] = True,
+) -> None:
+    """Load a demo dataset into a fresh data dir, classify it and start the web app."""
+    from kehu.analytics import classify as run_classify
+    from kehu.ingest import import_file
+    from kehu.web.auth import ensure_admin
+
+    if dataset not in ("synthetic", "cdnow"):
+        raise KehuError(f"--dataset {dataset!r}: choose synthetic or cdnow")
+    base = _settings()
+    if data_dir.exists():
+        if not (data_dir / "kehu.db").exists() and any(data_dir.iterdir()):
+            raise KehuError(f"{data_dir} exists and is not a kehu data dir; choose another --data-dir")
+        shutil.rmtree(data_dir)
+    settings = base.model_copy(update={"data_dir": data_dir, "database_url": None})
+    with _progress(True) as progress:
+        if dataset == "cdnow":
+            from kehu.sample import CDNOW_MASTER
+
+            reports = [import_file(settings=settings, path=CDNOW_MASTER, kind="orders", format_name="cdnow",
+                                   progress=progress)]
+            as_of = date(1998, 6, 30)
+        else:
+            from kehu.sample import DEMO_END, generate_demo
+
+            files = generate_demo(data_dir / "sample")
+            reports = [
+                import_file(settings=settings, path=files.customers_csv, kind="customers", format_name="generic",
+                            progress=progress),
+                import_file(settings=settings, path=files.orders_csv, kind="orders", format_name="generic",
+                            progress=progress),
+            ]
+            as_of = DEMO_END
+    for report in reports:
+        out.print(report.summary(), highlight=False, soft_wrap=True)
+    _print_classification(run_classify(settings=settings, as_of=as_of))
+    password = ensure_admin(settings)
+    url = f"http://{settings.host}:{settings.port}/"
+    out.print(f"\n[bold]kehu demo ready[/]: {url}", highlight=False)
+    if password:
+        out.print(f"login: admin / {password}", highlight=False)
+    else:
+        out.print("login: admin / (the password in KEHU_ADMIN_PASSWORD)", highlight=False)
+    sys.stdout.flush()
+    if serve_app:
+        _serve(settings, settings.host, settings.port)
+
+
+@app.command()
+def version() -> None:
+    """Print kehu's version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
