@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -47,7 +49,19 @@ def read_rejects() -> Callable[[Path | str], list[dict[str, str]]]:
     return _rejects
 
 
-def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` (dedented lines) in ``encoding``; used by the fixture-file builders."""
-    path.write_bytes(text.encode(encoding))
-    return path
+def _load_shop_files() -> ModuleType:
+    # pytest runs in importlib mode, so a sibling module is loaded by path rather than imported by name.
+    spec = importlib.util.spec_from_file_location("kehu_tests_ingest_shopfiles", Path(__file__).with_name("shopfiles.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SHOP_FILES = _load_shop_files()
+
+
+@pytest.fixture
+def shop_files() -> ModuleType:
+    """The builders in ``shopfiles.py``: ``taobao_file(path)``, ``shopify_orders_file(path)``, ``write_rows``…"""
+    return _SHOP_FILES
