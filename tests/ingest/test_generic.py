@@ -192,3 +192,18 @@ def test_orders_link_to_imported_customers(settings, tmp_path: Path, run_import,
     report = run_import(settings, orders)
     assert report.counts.new_customers == 1  # C01 was there already
     assert query(settings, "SELECT count(*) FROM customers") == [(2,)]
+
+
+def test_customers_file_updates_only_the_fields_it_has(settings, tmp_path: Path, run_import, query) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text(_csv(ROWS), encoding="utf-8")
+    run_import(settings, orders)
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,gender,city\nC01,女,广州\n", encoding="utf-8")
+    report = run_import(settings, customers, kind="customers")
+    assert (report.counts.inserted, report.counts.updated) == (0, 1)
+    cipher = FieldCipher.from_settings(settings)
+    phone, name, gender, city, province = query(
+        settings, "SELECT phone_enc, name_enc, gender, city, province FROM customers WHERE external_id = 'C01'")[0]
+    assert (cipher.decrypt("phone", phone), cipher.decrypt("name", name)) == ("13812345678", "张三")
+    assert (gender, city, province) == ("female", "广州", "广东")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
@@ -122,7 +121,7 @@ def test_sqlite_and_postgresql_hold_the_same_rows(settings, pg_url: str, tmp_pat
     customers = tmp_path / "customers.csv"
     customers.write_text("customer_id,name,gender,birth_date,province,registered_at,marketing_consent\n"
                          "C0001,甲,男,1990,广东,2024-01-02 03:04:05,yes\nC0002,乙,女,,浙江,,no\n", encoding="utf-8")
-    for text, fmt, name in files:
+    for text, _fmt, name in files:
         (tmp_path / name).write_text(text, encoding="utf-8")
     for store in (settings, pg):
         run_import(store, customers, kind="customers")

@@ -12,8 +12,8 @@ deletes the WAL under the other, and the other's commits are lost ("disk I/O err
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any

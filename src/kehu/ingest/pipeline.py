@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
-import re
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +20,10 @@ from kehu.errors import InvalidInput, KehuError
 from kehu.ingest.formats import Format, get_format
 from kehu.ingest.load import (
     Counts,
-    store_connect,
     insert_new_customers,
     is_sqlite_url,
     save_counts,
+    store_connect,
     transaction,
     upsert_customers,
     upsert_orders,
@@ -133,31 +133,46 @@ def _email_keys(con: duckdb.DuckDBPyConnection, cipher: FieldCipher) -> None:
     con.unregister("email_keys")
 
 
-def _customer_table(rows: pa.Table, *, source: str, run_id: int, cipher: FieldCipher, full: bool) -> pa.Table:
-    """Encrypt personal fields and add blind indexes and a keyed row hash (personal values never leave as plaintext)."""
+PII_FIELDS = ("name", "phone", "email", "address")
+PLAIN_FIELDS = ("province", "city", "channel", "gender", "birth_year", "registered_at", "marketing_consent")
+
+
+def _customer_table(rows: pa.Table, *, source: str, run_id: int, cipher: FieldCipher, full: bool,
+                    fields: set[str] | None = None) -> pa.Table:
+    """Encrypt personal fields and add blind indexes and a keyed row hash (personal values never leave as plaintext).
+
+    ``full`` (a customers file) adds the profile columns and the row hash; ``fields`` limits the columns to those the
+    file has, so a customers file without a phone column does not erase the phones already stored.
+    """
     n = rows.num_rows
     out: dict[str, pa.Array | list] = {
         "source": pa.array([source] * n, pa.string()),
         "external_id": rows["external_id"],
     }
-    pii_present = any(pc.count(rows[c]).as_py() for c in ("name", "phone", "email", "address") if c in rows.column_names)
-    if pii_present:
-        names, phones, emails, addresses = (rows[c].to_pylist() for c in ("name", "phone", "email", "address"))
-        norm_phones = [normalise_phone(p) for p in phones]
-        norm_emails = [normalise_email(e) for e in emails]
-        out["name_enc"] = pa.array([cipher.encrypt("name", v) for v in names], pa.string())
-        out["phone_enc"] = pa.array([cipher.encrypt("phone", v) for v in norm_phones], pa.string())
-        out["phone_index"] = pa.array([cipher.blind_index("phone", v) for v in norm_phones], pa.string())
-        out["email_enc"] = pa.array([cipher.encrypt("email", v) for v in norm_emails], pa.string())
-        out["email_index"] = pa.array([cipher.blind_index("email", v) for v in norm_emails], pa.string())
-        out["address_enc"] = pa.array([cipher.encrypt("address", v) for v in addresses], pa.string())
-    plain = ["province", "city", "channel"] + (["gender", "birth_year", "registered_at", "marketing_consent"] if full else [])
+    has = (lambda f: f in fields) if fields is not None else (lambda f: True)  # noqa: E731
+    pii = [c for c in PII_FIELDS if has(c)]
+    if fields is None and not any(pc.count(rows[c]).as_py() for c in PII_FIELDS):
+        pii = []  # an orders batch without any personal data: nothing to encrypt
+    if "name" in pii:
+        out["name_enc"] = pa.array([cipher.encrypt("name", v) for v in rows["name"].to_pylist()], pa.string())
+    if "phone" in pii:
+        phones = [normalise_phone(p) for p in rows["phone"].to_pylist()]
+        out["phone_enc"] = pa.array([cipher.encrypt("phone", v) for v in phones], pa.string())
+        out["phone_index"] = pa.array([cipher.blind_index("phone", v) for v in phones], pa.string())
+    if "email" in pii:
+        emails = [normalise_email(e) for e in rows["email"].to_pylist()]
+        out["email_enc"] = pa.array([cipher.encrypt("email", v) for v in emails], pa.string())
+        out["email_index"] = pa.array([cipher.blind_index("email", v) for v in emails], pa.string())
+    if "address" in pii:
+        out["address_enc"] = pa.array([cipher.encrypt("address", v) for v in rows["address"].to_pylist()],
+                                      pa.string())
+    plain = [c for c in (PLAIN_FIELDS if full else PLAIN_FIELDS[:3]) if has(c)]
     for col in plain:
         out[col] = rows[col]
     if full:
         # Keyed, so the hash of a phone number cannot be brute-forced without the secret.
         key = cipher.index_key
-        columns = [rows[c].to_pylist() for c in ("name", "phone", "email", "address", *plain)]
+        columns = [rows[c].to_pylist() for c in (*pii, *plain)]
         out["row_hash"] = pa.array(
             [hmac.new(key, repr(values).encode(), hashlib.sha256).hexdigest()[:32] for values in zip(*columns, strict=True)],
             pa.string(),
@@ -243,14 +258,16 @@ def _run(settings: Settings, fmt: Format, path: Path, maps: dict[str, str], reje
         if fmt.kind == "orders":
             _load_orders(con, settings, fmt, report, cipher, progress)
         else:
-            _load_customers(con, settings, fmt, report, cipher, progress)
+            fields = set(mapping.sources) | set(fmt.derived) | ({"email"} if fmt.customer_id_is_email else set())
+            fields |= {"birth_year"} if "birth_date" in fields else set()
+            _load_customers(con, settings, fmt, report, cipher, progress, fields)
     finally:
         con.close()
     del url
 
 
 def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format, report: ImportReport,
-                    cipher: FieldCipher, progress: ProgressFn | None) -> None:
+                    cipher: FieldCipher, progress: ProgressFn | None, fields: set[str]) -> None:
     url = settings.store_url
     rows = con.sql("SELECT * FROM customers_out ORDER BY external_id").to_arrow_table()
     total = rows.num_rows
@@ -259,7 +276,7 @@ def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: For
     try:
         for start in range(0, max(total, 1), step):
             table = _customer_table(rows.slice(start, step), source=fmt.name, run_id=report.run_id, cipher=cipher,
-                                    full=True)
+                                    full=True, fields=fields)
             with transaction(conn) as cur:
                 upsert_customers(cur, _for_store(table, url), report.counts)
                 save_counts(cur, report.run_id, report.counts)

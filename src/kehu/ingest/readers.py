@@ -300,7 +300,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, *, layout: str = "csv",
     failures: list[BaseException] = []
     batches = _batches_from_rows(headers, _remember(rows, failures))
     first = next(batches)
-    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))
+    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))  # noqa: F841 (DuckDB scans it by name)
     try:
         con.execute("CREATE TABLE raw AS SELECT * FROM reader")
     except duckdb.Error:
