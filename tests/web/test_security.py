@@ -56,7 +56,8 @@ def test_no_inline_scripts(admin: TestClient) -> None:
 def test_static_js_and_css_load_nothing_remote() -> None:
     static = Path(__file__).parents[2] / "src" / "kehu" / "web" / "static"
     for path in static.iterdir():
-        assert not re.search(r"https?://", path.read_text()), path
+        text = path.read_text().replace('xmlns="http://www.w3.org/2000/svg"', "")  # a name, not a download
+        assert not re.search(r"https?://", text), path
 
 
 @pytest.mark.parametrize("path", ["/", "/login", "/healthz", "/customers", "/static/kehu.css", "/nope"])
