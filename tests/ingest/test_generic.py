@@ -207,3 +207,12 @@ def test_customers_file_updates_only_the_fields_it_has(settings, tmp_path: Path,
         settings, "SELECT phone_enc, name_enc, gender, city, province FROM customers WHERE external_id = 'C01'")[0]
     assert (cipher.decrypt("phone", phone), cipher.decrypt("name", name)) == ("13812345678", "张三")
     assert (gender, city, province) == ("female", "广州", "广东")
+
+
+def test_generic_csv_utf16_tab_separated(settings, tmp_path: Path, run_import, query) -> None:
+    # Excel's "Unicode text" export: UTF-16 with BOM, tab-separated.
+    path = tmp_path / "orders.txt"
+    path.write_text(_csv(ROWS).replace(",", "\t").replace('"1\t200.00"', "1200.00"), encoding="utf-16")
+    report = run_import(settings, path)
+    assert (report.counts.inserted, report.counts.rejected) == (3, 0)
+    _check_generic_orders(settings, query)
