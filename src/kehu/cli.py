@@ -4,11 +4,11 @@ traceback."""
 from __future__ import annotations
 
 import functools
+from importlib import resources
 import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -209,6 +209,7 @@ def demo(
 ) -> None:
     """Load a demo dataset into a fresh data dir, classify it and start the web app."""
     from kehu.analytics import classify as run_classify
+    from kehu.analytics.classify import last_order_date
     from kehu.ingest import import_file
     from kehu.web.auth import ensure_admin
 
@@ -222,13 +223,11 @@ def demo(
     settings = base.model_copy(update={"data_dir": data_dir, "database_url": None})
     with _progress(True) as progress:
         if dataset == "cdnow":
-            from kehu.sample import CDNOW_MASTER
-
-            reports = [import_file(settings=settings, path=CDNOW_MASTER, kind="orders", format_name="cdnow",
+            cdnow = Path(str(resources.files("kehu.sample") / "cdnow" / "CDNOW_master.txt"))
+            reports = [import_file(settings=settings, path=cdnow, kind="orders", format_name="cdnow",
                                    progress=progress)]
-            as_of = date(1998, 6, 30)
         else:
-            from kehu.sample import DEMO_END, generate_demo
+            from kehu.sample.generate import generate_demo
 
             files = generate_demo(data_dir / "sample")
             reports = [
@@ -237,10 +236,10 @@ def demo(
                 import_file(settings=settings, path=files.orders_csv, kind="orders", format_name="generic",
                             progress=progress),
             ]
-            as_of = DEMO_END
     for report in reports:
         out.print(report.summary(), highlight=False, soft_wrap=True)
-    _print_classification(run_classify(settings=settings, as_of=as_of))
+    # The demo is classified at the data's last order date, so that its stages look as they did then.
+    _print_classification(run_classify(settings=settings, as_of=last_order_date(settings.store_url)))
     password = ensure_admin(settings)
     url = f"http://{settings.host}:{settings.port}/"
     out.print(f"\n[bold]kehu demo ready[/]: {url}", highlight=False)

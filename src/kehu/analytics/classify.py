@@ -119,6 +119,15 @@ def write_snapshot(url: str, table: pa.Table, *, as_of: date, settings_json: dic
     return snapshot_id
 
 
+def last_order_date(url: str) -> date | None:
+    """The date of the newest order in the store (``None`` when there is none)."""
+    value = read_arrow(url, "SELECT max(ordered_at) AS last FROM orders", pa.schema([("last", pa.string())]) if is_sqlite_url(url)
+                       else None).column("last")[0].as_py()
+    if value is None:
+        return None
+    return value.date() if hasattr(value, "date") else date.fromisoformat(str(value)[:10])
+
+
 def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | None = None) -> ClassifyReport:
     """Classify every customer in the store at ``as_of`` (default today) and write the snapshot.
 
