@@ -149,3 +149,22 @@ def test_every_user_error_is_a_kehu_error(settings, tmp_path: Path, run_import) 
         path.write_bytes(content)
         with pytest.raises(KehuError):
             run_import(settings, path)
+
+
+def test_values_too_large_for_the_store_are_rejected_not_crashing(store_settings, tmp_path: Path, run_import,
+                                                                  read_rejects) -> None:
+    path = tmp_path / "orders.csv"
+    long_id = "X" * 129
+    path.write_text("order_id,customer_id,ordered_at,amount,sku,quantity,status,city\n"
+                    f"A1,C1,2025-01-01,10,S1,99999999999,paid,深圳\n"
+                    f"{long_id},C1,2025-01-01,10,,,paid,深圳\n"
+                    f"A3,C1,2025-01-01,99999999999999999999,,,paid,深圳\n"
+                    f"A4,C1,2025-01-01,10,,,{'很长的状态' * 10},{'城' * 100}\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.csv"
+    report = run_import(store_settings, path, rejects=rejects)
+    assert (report.counts.inserted, report.counts.rejected) == (1, 3)
+    assert [(r["line"], r["column"], r["reason"]) for r in read_rejects(rejects)] == [
+        ("2", "quantity", "too large (at most 999,999,999)"),
+        ("3", "order_id", "longer than 128 characters"),
+        ("4", "amount", "not an amount (expected a number such as 88.50)"),
+    ]
