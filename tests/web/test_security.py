@@ -86,3 +86,17 @@ def test_forms_have_labels_and_tables_have_headers(admin: TestClient) -> None:
     login = TestClient(admin.app).get("/login").text
     assert '<label for="username">' in login and '<label for="password">' in login
     assert '<meta name="viewport"' in html
+
+
+def test_imported_text_is_escaped_everywhere(admin: TestClient, web_settings, store) -> None:
+    from kehu.store import Classification, Customer, session_scope
+
+    evil = "<script>alert(1)</script>"
+    with session_scope(web_settings.store_url) as session:
+        session.get(Customer, store.vip_id).province = evil
+        session.get(Classification, (store.snapshot_id, store.vip_id)).rfm_group = evil  # an unknown code
+    for path in ["/", f"/customers/{store.vip_id}", "/customers?sort=external_id&dir=asc"]:
+        html = admin.get(path).text
+        assert evil not in html, path
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in admin.get(f"/customers/{store.vip_id}").text
+    assert "\\u003cscript\\u003e" in admin.get("/").text  # inside the JSON chart data

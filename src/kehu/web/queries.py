@@ -127,7 +127,7 @@ def counts_by(session: Session, snapshot_id: int, column: str) -> list[tuple[str
         .group_by(col)
         .order_by(func.count().desc(), col)
     )
-    return [(value, int(n)) for value, n in session.execute(stmt)]
+    return [(row[0], int(row[1])) for row in session.execute(stmt).all()]
 
 
 def monthly_revenue(session: Session, *, until: date | None = None) -> list[tuple[str, int]]:
@@ -144,7 +144,7 @@ def monthly_revenue(session: Session, *, until: date | None = None) -> list[tupl
         .order_by(month),
         until,
     )
-    return [(str(m), int(cents or 0)) for m, cents in session.execute(stmt)]
+    return [(str(row[0]), int(row[1] or 0)) for row in session.execute(stmt).all()]
 
 
 def provinces(session: Session) -> list[str]:
