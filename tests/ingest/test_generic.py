@@ -216,3 +216,12 @@ def test_generic_csv_utf16_tab_separated(settings, tmp_path: Path, run_import, q
     report = run_import(settings, path)
     assert (report.counts.inserted, report.counts.rejected) == (3, 0)
     _check_generic_orders(settings, query)
+
+
+def test_progress_reports_each_stage(settings, tmp_path: Path, run_import) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(_csv(ROWS), encoding="utf-8")
+    seen: list[tuple[str, int, int]] = []
+    run_import(settings, path, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert {s for s, _, _ in seen} == {"read", "validate", "load"}
+    assert seen[-1] == ("load", 3, 3)
