@@ -168,3 +168,13 @@ def test_values_too_large_for_the_store_are_rejected_not_crashing(store_settings
         ("3", "order_id", "longer than 128 characters"),
         ("4", "amount", "not an amount (expected a number such as 88.50)"),
     ]
+
+
+def test_decimal_comma_is_rejected_not_misread(settings, tmp_path: Path, run_import, query, read_rejects) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text('order_id,customer_id,ordered_at,amount\nA1,C1,2025-01-01,"1,234.50"\nA2,C1,2025-01-02,"12,5"\n',
+                    encoding="utf-8")
+    report = run_import(settings, path)
+    assert (report.counts.inserted, report.counts.rejected) == (1, 1)
+    assert query(settings, "SELECT amount_cents FROM orders") == [(123450,)]
+    assert [(r["line"], r["column"], r["value"]) for r in read_rejects(report.rejects_path)] == [("3", "amount", "12,5")]

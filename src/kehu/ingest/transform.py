@@ -32,9 +32,14 @@ def _clean(column: str) -> str:
 
 
 def _money(column: str) -> str:
-    """SQL: a money cell (``1,234.50``, ``88元``, ``¥88``) as DECIMAL(18,2), NULL when not a number."""
-    stripped = f"regexp_replace({column}, '[元¥￥$,\\s]|CNY|RMB|USD', '', 'gi')"
-    return f"TRY_CAST({stripped} AS DECIMAL(18,2))"
+    """SQL: a money cell (``1,234.50``, ``88元``, ``¥88``) as DECIMAL(18,2), NULL when not a number.
+
+    Commas must be thousands separators (``1,234``): ``12,5`` (a decimal comma) is not read as 125 but rejected.
+    """
+    bare = f"regexp_replace({column}, '[元¥￥$\\s]|CNY|RMB|USD', '', 'gi')"
+    thousands = f"regexp_full_match({bare}, '[-+]?[0-9]{{1,3}}(,[0-9]{{3}})+(\\.[0-9]*)?')"
+    return (f"CASE WHEN position(',' IN {bare}) = 0 OR {thousands} "
+            f"THEN TRY_CAST(replace({bare}, ',', '') AS DECIMAL(18,2)) END")
 
 
 def _timestamp(column: str) -> str:

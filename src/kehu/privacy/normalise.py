@@ -20,6 +20,8 @@ def normalise_phone(raw: str | None) -> str | None:
     if not text:
         return None
     digits = _PHONE_JUNK.sub("", text)
+    if text.lstrip("'=\" ").startswith("+") and not digits.startswith("86"):
+        return text  # another country's number: kept as given
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and _MAINLAND_MOBILE.match(digits[len(prefix) :]):
             return digits[len(prefix) :]
