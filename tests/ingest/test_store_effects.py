@@ -145,3 +145,25 @@ def test_no_personal_data_in_the_sqlite_file(settings, tmp_path: Path, run_impor
     for secret in ("13987654321", "欧阳娜娜", "13800000007", "客户7", "13812345678", "张三", "科技园路1号"):
         assert secret.encode() not in blob, secret
         assert secret.encode("utf-16-le") not in blob, secret
+
+
+def test_a_killed_import_is_marked_failed_by_the_next_one(settings, tmp_path: Path, run_import, query) -> None:
+    import subprocess
+    import sys
+
+    from kehu.ingest.pipeline import mark_interrupted_runs
+    from kehu.store import ImportRun, open_store, session_scope
+
+    open_store(settings.store_url)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    with session_scope(settings.store_url) as session:
+        session.add(ImportRun(kind="orders", file="x.csv", format="generic", status="running",
+                              message=f"running in process {dead.stdout.strip()} on {socket.gethostname()}"))
+        session.add(ImportRun(kind="orders", file="y.csv", format="generic", status="running",
+                              message="running in process 1 on some-other-host"))
+    assert mark_interrupted_runs(settings.store_url) == 1
+    rows = query(settings, "SELECT file, status, message FROM import_runs ORDER BY id")
+    assert rows[0][1] == "failed" and "interrupted" in rows[0][2]
+    assert rows[1][1] == "running"  # another host's run is not ours to judge

@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
 from kehu.config import Settings
 from kehu.errors import InvalidInput, KehuError
@@ -50,9 +53,17 @@ class ImportReport:
     status: str = "succeeded"
 
     def summary(self) -> str:
-        """One line: read, inserted, updated, unchanged, rejected (and skipped / new customers when any)."""
+        """One line: read, inserted, updated, unchanged, rejected (and skipped / new customers when any).
+
+        ``read`` and ``rejected`` count rows; inserted/updated/unchanged count orders (or customers). When a file
+        has one row per order line the line says how many orders its rows made.
+        """
         c = self.counts
-        text = (f"{self.file}: read {c.read}, inserted {c.inserted}, updated {c.updated}, "
+        records = c.inserted + c.updated + c.unchanged
+        read = f"read {c.read}"
+        if self.kind == "orders" and records != c.read - c.rejected:
+            read = f"read {c.read} rows ({records} orders)"
+        text = (f"{self.file}: {read}, inserted {c.inserted}, updated {c.updated}, "
                 f"unchanged {c.unchanged}, rejected {c.rejected}")
         if c.skipped:
             text += f", skipped {c.skipped} (header line)"
@@ -196,6 +207,41 @@ def _for_store(table: pa.Table, url: str) -> pa.Table:
     return table
 
 
+def _owner() -> str:
+    return f"running in process {os.getpid()} on {socket.gethostname()}"
+
+
+def mark_interrupted_runs(url: str) -> int:
+    """Mark as failed the runs still 'running' whose process on this host is gone (killed, machine restarted).
+
+    Their committed batches stay (each batch is whole); importing the file again completes them, since a re-import
+    only inserts what is missing. Returns how many runs were marked.
+    """
+    host = socket.gethostname()
+    marked = 0
+    with session_scope(url) as session:
+        for run in session.scalars(select(ImportRun).where(ImportRun.status == "running")):
+            match = re.fullmatch(r"running in process (\d+) on (.+)", run.message or "")
+            if not match or match.group(2) != host or _alive(int(match.group(1))):
+                continue
+            run.status = "failed"
+            run.finished_at = datetime.now()
+            run.message = (f"interrupted: process {match.group(1)} ended before the import finished; "
+                           "import the file again to complete it")
+            marked += 1
+    return marked
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, maps: dict[str, str] | None = None,
                 rejects: Path | None = None, progress: ProgressFn | None = None) -> ImportReport:
     """Import one orders or customers file into the store and return what happened.
@@ -207,8 +253,9 @@ def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, 
     url = settings.store_url
     open_store(url)
     path = Path(path)
+    mark_interrupted_runs(url)
     with session_scope(url) as session:
-        run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running")
+        run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running", message=_owner())
         session.add(run)
         session.flush()
         run_id = run.id
@@ -224,7 +271,7 @@ def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, 
         raise
     with session_scope(url) as session:
         session.execute(update(ImportRun).where(ImportRun.id == run_id).values(
-            status="succeeded", finished_at=func.current_timestamp(), rejects_path=report.rejects_path,
+            status="succeeded", finished_at=func.current_timestamp(), rejects_path=report.rejects_path, message=None,
             rows_read=report.counts.read, inserted=report.counts.inserted, updated=report.counts.updated,
             unchanged=report.counts.unchanged, rejected=report.counts.rejected, skipped=report.counts.skipped))
     return report
