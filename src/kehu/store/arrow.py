@@ -112,6 +112,24 @@ def append_rows(cur: Any, name: str, table: pa.Table) -> None:
         return
     cols = ", ".join(f'"{c}"' for c in table.column_names)
     marks = ", ".join("?" for _ in table.column_names)
-    for batch in table.to_batches(max_chunksize=50_000):
-        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+    for batch in table.to_batches(max_chunksize=100_000):
+        columns = [python_values(batch.column(i)) for i in range(batch.num_columns)]
         cur.executemany(f'INSERT INTO "{name}" ({cols}) VALUES ({marks})', zip(*columns, strict=True))
+
+
+def python_values(array: pa.Array) -> list[Any]:
+    """An Arrow array as a list of Python values, NULL as ``None``.
+
+    Several times faster than ``Array.to_pylist()`` for numbers and strings (through NumPy), which matters when
+    millions of values are bound to SQLite parameters. Other types go through ``to_pylist``.
+    """
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return array.to_numpy(zero_copy_only=False).tolist()  # NULL → None already
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return array.to_pylist()
+    values = array.fill_null(0).to_numpy(zero_copy_only=False).tolist()
+    if array.null_count == 0:
+        return values
+    valid = array.is_valid().to_numpy(zero_copy_only=False).tolist()
+    return [v if ok else None for v, ok in zip(values, valid, strict=True)]
