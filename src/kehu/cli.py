@@ -4,11 +4,11 @@ traceback."""
 from __future__ import annotations
 
 import functools
-from importlib import resources
 import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -80,7 +80,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
 
 Format = Annotated[str, typer.Option("--format", "-f", help="Export format of the file.")]
 Maps = Annotated[list[str] | None, typer.Option("--map", "-m", help="FIELD=HEADER: read FIELD from column HEADER.")]
-Rejects = Annotated[Path | None, typer.Option(help="Where to write the rejected rows (CSV). Default: DATA_DIR/rejects/.")]
+Rejects = Annotated[
+    Path | None, typer.Option(help="Where to write the rejected rows (CSV). Default: DATA_DIR/rejects/.")
+]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="As-of date YYYY-MM-DD (default: today).")]
 
 
@@ -203,7 +205,9 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 @app.command()
 @friendly
 def demo(
-    dataset: Annotated[str, typer.Option(help="synthetic (a Chinese merchant) or cdnow (the real CDNOW log).")] = "synthetic",
+    dataset: Annotated[
+        str, typer.Option(help="synthetic (a Chinese merchant) or cdnow (the real CDNOW log).")
+    ] = "synthetic",
     data_dir: Annotated[Path, typer.Option(help="Data dir for the demo; emptied first.")] = Path("kehu-demo"),
     serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the web app afterwards.")] = True,
 ) -> None:

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     rfm_window_days: int | None = Field(
         None, ge=1, description="Only orders in the last N days before the as-of date count for RFM. Default: all."
     )
-    lifecycle_churned_days: int = Field(365, ge=1, description="Lifecycle: churned when s (days since last order) > this.")
+    lifecycle_churned_days: int = Field(
+        365, ge=1, description="Lifecycle: churned when s (days since last order) > this."
+    )
     lifecycle_winback_recent_days: int = Field(
         90, ge=1, description="Lifecycle: won back when s <= this and the gap before the latest order >= winback_gap."
     )

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import kehu.sample
 from kehu.analytics import classify
 from kehu.analytics.export import export_classifications
 from kehu.config import Settings
 from kehu.ingest import import_file
-import kehu.sample
 
 CDNOW_MASTER = Path(kehu.sample.__file__).parent / "cdnow" / "CDNOW_master.txt"
 

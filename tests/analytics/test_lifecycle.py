@@ -35,7 +35,7 @@ CASES = [
 ]
 
 
-def _stages(cases: list[tuple], rules: LifecycleRules = LifecycleRules()) -> list[str]:
+def _stages(cases: list[tuple], rules: LifecycleRules | None = None) -> list[str]:
     t = ibis.memtable(
         {
             "frequency": [c[0] for c in cases],
@@ -45,7 +45,7 @@ def _stages(cases: list[tuple], rules: LifecycleRules = LifecycleRules()) -> lis
         },
         schema={"frequency": "int64", "recency_days": "int64", "median_gap_days": "float64", "last_gap_days": "int64"},
     )
-    out = ibis.duckdb.connect().to_pyarrow(t.mutate(stage=lifecycle_stage(t, rules)))
+    out = ibis.duckdb.connect().to_pyarrow(t.mutate(stage=lifecycle_stage(t, rules or LifecycleRules())))
     return out.column("stage").to_pylist()
 
 

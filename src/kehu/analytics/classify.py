@@ -55,7 +55,7 @@ class ClassifyReport:
     by_class: dict[str, int]
     by_group: dict[str, int]
     by_stage: dict[str, int]
-    cut_points: dict[str, list[float]]
+    cut_points: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -121,8 +121,8 @@ def write_snapshot(url: str, table: pa.Table, *, as_of: date, settings_json: dic
 
 def last_order_date(url: str) -> date | None:
     """The date of the newest order in the store (``None`` when there is none)."""
-    value = read_arrow(url, "SELECT max(ordered_at) AS last FROM orders", pa.schema([("last", pa.string())]) if is_sqlite_url(url)
-                       else None).column("last")[0].as_py()
+    schema = pa.schema([("last", pa.string())]) if is_sqlite_url(url) else None
+    value = read_arrow(url, "SELECT max(ordered_at) AS last FROM orders", schema).column("last")[0].as_py()
     if value is None:
         return None
     return value.date() if hasattr(value, "date") else date.fromisoformat(str(value)[:10])
@@ -150,7 +150,9 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
     if step:
         step("write")
     t2 = time.perf_counter()
-    cut_points = {key: [stats.get(f"{key}_q{i}") for i in range(1, len(QUANTILES) + 1)] for key in ("r", "f", "m")}
+    cut_points: dict[str, Any] = {
+        key: [stats.get(f"{key}_q{i}") for i in range(1, len(QUANTILES) + 1)] for key in ("r", "f", "m")
+    }
     cut_points["buyers"] = stats.get("n") or 0
     settings_json = {
         "rfm_split": settings.rfm_split,

@@ -42,9 +42,10 @@ class LifecycleRules:
         )
 
 
-def lifecycle_stage(features: ir.Table, rules: LifecycleRules = LifecycleRules()) -> ir.StringValue:
+def lifecycle_stage(features: ir.Table, rules: LifecycleRules | None = None) -> ir.StringValue:
     """The stage code of each row of ``features`` (needs ``frequency``, ``recency_days``, ``median_gap_days``,
-    ``last_gap_days``)."""
+    ``last_gap_days``); ``rules`` default to DESIGN.md's numbers."""
+    rules = rules or LifecycleRules()
     s = features.recency_days
     n = features.frequency
     gap = features.median_gap_days
