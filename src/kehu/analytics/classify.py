@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -24,7 +25,17 @@ from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
 from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
 from kehu.config import Settings
 from kehu.store import open_store
-from kehu.store.arrow import append_rows, for_store, is_sqlite_url, read_arrow, store_connect, transaction
+from kehu.store.arrow import (
+    append_rows,
+    for_store,
+    is_sqlite_url,
+    read_arrow,
+    remove_bulk_file,
+    sqlite_bulk_file,
+    sqlite_bulk_read,
+    store_connect,
+    transaction,
+)
 
 SNAPSHOT_COLUMNS = (
     "customer_id", "recency_days", "frequency", "monetary_cents", "aov_cents", "r_score", "f_score", "m_score",
@@ -38,6 +49,7 @@ SNAPSHOT_SCHEMA = pa.schema([
     ("m_score", pa.int16()), ("rfm_class", pa.string()), ("rfm_group", pa.string()), ("lifecycle_stage", pa.string()),
     ("first_order_date", pa.date32()), ("last_order_date", pa.date32()), ("median_gap_days", pa.float64()),
 ])
+#: Column types of the orders read from a SQLite store (``ordered_at`` is the day as text).
 ORDERS_SCHEMA = pa.schema([("customer_id", pa.int64()), ("ordered_at", pa.string()), ("amount_cents", pa.int64()),
                            ("refunded_cents", pa.int64()), ("is_paid", pa.int64())])
 
@@ -64,12 +76,30 @@ def duckdb_backend() -> Any:
     return ibis.duckdb.connect(autoinstall_known_extensions=False, autoload_known_extensions=False)
 
 
-def load_inputs(url: str, as_of: date) -> tuple[pa.Table, pa.Table]:
-    """The store's paid orders up to ``as_of`` and all customer ids, as Arrow tables."""
+def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
+    """The store's paid orders up to ``as_of`` and all customer ids, as Arrow tables.
+
+    SQLite keeps ``ordered_at`` as text; only its day is read (the features need no more), which halves what
+    crosses into Arrow.
+    """
+    url = settings.store_url
     end = f"{as_of.isoformat()} 23:59:59.999999"
-    orders = read_arrow(url, "SELECT customer_id, ordered_at, amount_cents, refunded_cents, is_paid FROM orders "
-                             f"WHERE is_paid AND ordered_at <= '{end}'", ORDERS_SCHEMA if is_sqlite_url(url) else None)
-    customers = read_arrow(url, "SELECT id FROM customers", pa.schema([("id", pa.int64())]))
+    if not is_sqlite_url(url):
+        orders = read_arrow(url, "SELECT customer_id, ordered_at, amount_cents, refunded_cents, is_paid FROM orders "
+                                 f"WHERE is_paid AND ordered_at <= '{end}'")
+        return orders, read_arrow(url, "SELECT id FROM customers")
+    tmp = Path(settings.data_dir) / "tmp"
+    orders = sqlite_bulk_read(
+        url,
+        "SELECT customer_id, substr(ordered_at, 1, 10) AS ordered_at, amount_cents, "
+        f"coalesce(refunded_cents, 0) AS refunded_cents, is_paid FROM orders WHERE is_paid AND ordered_at <= '{end}'",
+        tmp,
+    )
+    if orders.num_rows == 0:  # an empty result carries no types
+        orders = ORDERS_SCHEMA.empty_table()
+    customers = sqlite_bulk_read(url, "SELECT id FROM customers", tmp)
+    if customers.num_rows == 0:
+        customers = pa.schema([("id", pa.int64())]).empty_table()
     return orders, customers
 
 
@@ -94,28 +124,66 @@ def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, 
     return table, stats
 
 
-def write_snapshot(url: str, table: pa.Table, *, as_of: date, settings_json: dict[str, Any],
+def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings_json: dict[str, Any],
                    cut_points: dict[str, Any]) -> int:
-    """Write ``table`` as the snapshot for ``as_of`` in one transaction, replacing an older one of the same date."""
+    """Write ``table`` as the snapshot for ``as_of`` in one transaction, replacing an older one of the same date.
+
+    On SQLite the rows go through a scratch file (:func:`~kehu.store.arrow.sqlite_bulk_file`) and one
+    ``INSERT … SELECT``; on PostgreSQL through ADBC's COPY.
+    """
+    url = settings.store_url
+    rows = table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
+    if is_sqlite_url(url):
+        return _write_snapshot_sqlite(settings, rows, as_of, settings_json, cut_points)
     conn = store_connect(url)
-    quote = lambda obj: "'" + json.dumps(obj, ensure_ascii=False).replace("'", "''") + "'"  # noqa: E731
     try:
         with transaction(conn) as cur:
-            cur.execute("INSERT INTO classification_snapshots (as_of, status, customers, settings, cut_points) "
-                        f"VALUES ('{as_of.isoformat()}', 'building', {table.num_rows}, {quote(settings_json)}, "
-                        f"{quote(cut_points)}) RETURNING id")
-            snapshot_id = int(cur.fetchall()[0][0])
-            rows = table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
+            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points)
             rows = rows.append_column("snapshot_id", pa.array([snapshot_id] * rows.num_rows, pa.int32()))
             if rows.num_rows:
-                append_rows(cur, "classifications", for_store(rows, url))
-            cur.execute(f"DELETE FROM classifications WHERE snapshot_id IN (SELECT id FROM classification_snapshots "
-                        f"WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id})")
-            cur.execute(f"DELETE FROM classification_snapshots WHERE as_of = '{as_of.isoformat()}' "
-                        f"AND id <> {snapshot_id}")
-            cur.execute(f"UPDATE classification_snapshots SET status = 'ready' WHERE id = {snapshot_id}")
+                append_rows(cur, "classifications", rows)
+            _publish(cur, as_of, snapshot_id)
     finally:
         conn.close()
+    return snapshot_id
+
+
+def _quote(obj: Any) -> str:
+    return "'" + json.dumps(obj, ensure_ascii=False).replace("'", "''") + "'"
+
+
+def _new_snapshot(cur: Any, as_of: date, n: int, settings_json: dict[str, Any], cut_points: dict[str, Any]) -> int:
+    cur.execute("INSERT INTO classification_snapshots (as_of, status, customers, settings, cut_points) "
+                f"VALUES ('{as_of.isoformat()}', 'building', {n}, {_quote(settings_json)}, {_quote(cut_points)}) "
+                "RETURNING id")
+    return int(cur.fetchall()[0][0])
+
+
+def _publish(cur: Any, as_of: date, snapshot_id: int) -> None:
+    """Drop older snapshots of the same date and mark this one ready (inside the writing transaction)."""
+    cur.execute(f"DELETE FROM classifications WHERE snapshot_id IN (SELECT id FROM classification_snapshots "
+                f"WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id})")
+    cur.execute(f"DELETE FROM classification_snapshots WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id}")
+    cur.execute(f"UPDATE classification_snapshots SET status = 'ready' WHERE id = {snapshot_id}")
+
+
+def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, settings_json: dict[str, Any],
+                           cut_points: dict[str, Any]) -> int:
+    url = settings.store_url
+    scratch = sqlite_bulk_file({"rows": for_store(rows, url)}, Path(settings.data_dir) / "tmp")
+    conn = store_connect(url)
+    try:
+        conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
+        with transaction(conn) as cur:
+            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points)
+            columns = ", ".join(SNAPSHOT_SCHEMA.names)
+            cur.execute(f"INSERT INTO classifications ({columns}, snapshot_id) "
+                        f"SELECT {columns}, {snapshot_id} FROM bulk.rows")
+            _publish(cur, as_of, snapshot_id)
+        conn.execute("DETACH DATABASE bulk")
+    finally:
+        conn.close()
+        remove_bulk_file(scratch)
     return snapshot_id
 
 
@@ -140,7 +208,7 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
     t0 = time.perf_counter()
     if step:
         step("read")
-    orders, customers = load_inputs(url, as_of)
+    orders, customers = load_inputs(settings, as_of)
     seconds["read"] = time.perf_counter() - t0
     if step:
         step("compute")
@@ -159,7 +227,7 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         "rfm_window_days": settings.rfm_window_days,
         "lifecycle": LifecycleRules.from_settings(settings).__dict__,
     }
-    snapshot_id = write_snapshot(url, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points)
+    snapshot_id = write_snapshot(settings, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points)
     seconds["write"] = time.perf_counter() - t2
     return ClassifyReport(
         snapshot_id=snapshot_id,

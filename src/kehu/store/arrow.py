@@ -9,8 +9,10 @@ removes the WAL under the other, and the store ends up "malformed".
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -133,3 +135,77 @@ def python_values(array: pa.Array) -> list[Any]:
         return values
     valid = array.is_valid().to_numpy(zero_copy_only=False).tolist()
     return [v if ok else None for v, ok in zip(values, valid, strict=True)]
+
+
+# --- bulk paths for the SQLite store --------------------------------------------------------------------------
+# Python's sqlite3 binds and builds every value one by one (~1–5 µs a row). ADBC's SQLite driver moves Arrow data
+# in C, but it bundles its own SQLite library, which must never open kehu.db itself (see the module docstring).
+# So bulk data crosses through a private scratch file that only one library has open at a time: the store's own
+# connection copies rows between kehu.db and the scratch file with INSERT … SELECT (C speed, same library), and
+# ADBC reads or writes the scratch file when the store's connection has closed or detached it.
+
+
+def _scratch(tmp_dir: Path) -> Path:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    return tmp_dir / f"bulk-{uuid.uuid4().hex}.db"
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def sqlite_bulk_read(url: str, sql: str, tmp_dir: Path) -> pa.Table:
+    """Run ``sql`` on the SQLite store and return the result as Arrow, copying it through a scratch file.
+
+    Meant for large results whose columns are never all NULL at the start (ADBC infers each column's type from
+    the first rows). Several times faster than fetching rows through ``sqlite3``.
+    """
+    import adbc_driver_sqlite.dbapi as sqlite_dbapi
+
+    scratch = _scratch(tmp_dir)
+    try:
+        conn = store_connect(url)
+        try:
+            conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
+            conn.execute("PRAGMA bulk.journal_mode=OFF")
+            conn.execute("PRAGMA bulk.synchronous=OFF")
+            conn.execute(f"CREATE TABLE bulk.result AS {sql}")
+            conn.execute("DETACH DATABASE bulk")
+        finally:
+            conn.close()
+        reader = sqlite_dbapi.connect(str(scratch))
+        try:
+            cur = reader.cursor()
+            cur.execute("SELECT * FROM result")
+            return cur.fetch_arrow_table()
+        finally:
+            reader.close()
+    finally:
+        _remove(scratch)
+
+
+def sqlite_bulk_file(tables: dict[str, pa.Table], tmp_dir: Path) -> Path:
+    """Write Arrow tables into a new scratch SQLite file (ADBC) and return its path; the caller attaches it to a
+    store connection, copies with INSERT … SELECT and removes it with :func:`remove_bulk_file`."""
+    import adbc_driver_sqlite.dbapi as sqlite_dbapi
+
+    scratch = _scratch(tmp_dir)
+    writer = sqlite_dbapi.connect(str(scratch))
+    try:
+        cur = writer.cursor()
+        for name, table in tables.items():
+            cur.adbc_ingest(name, table, mode="create")
+        writer.commit()
+        cur.close()
+    except BaseException:
+        writer.close()
+        _remove(scratch)
+        raise
+    writer.close()
+    return scratch
+
+
+def remove_bulk_file(path: Path) -> None:
+    """Delete a scratch file made by :func:`sqlite_bulk_file`."""
+    _remove(path)
