@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from kehu.errors import FileProblem
 
@@ -196,6 +199,79 @@ def _csv_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterato
     return headers, rows()
 
 
+#: Encodings the fast CSV path reads (a quote byte cannot occur inside one of their multi-byte characters).
+_FAST_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
+_QUOTED_CELL = r'^"(?:[^"]|"")*"$'
+
+
+def _fast_csv(path: Path) -> tuple[list[str], pa.Table] | None:
+    """The table of a plain CSV file read by pyarrow (multi-threaded), or ``None`` to use the ``csv`` reader.
+
+    Exact line numbers need one record per physical line. pyarrow reads without quote handling, so every line is
+    one row and line = row index + 2: a quoted line break or delimiter then makes a row of the wrong width, which
+    pyarrow refuses (for two columns or more), and the file goes to the ``csv`` reader, the reference for lines and
+    messages. A cell that starts with a quote must be one whole quoted value (``"a ""b"" c"``), which is unquoted
+    here; anything else (text after a closing quote, an unclosed quote) also goes to the ``csv`` reader. So does
+    any pyarrow error: a wrong cell count (including Taobao's trailing commas), bad text, a header that is not on
+    line 1 or spans lines. Blank rows are dropped, as the ``csv`` reader drops them.
+    """
+    encoding = detect_encoding(path)
+    if encoding not in _FAST_ENCODINGS:
+        return None
+    with path.open("rb") as fh:
+        head = fh.read(64 * 1024)
+    if encoding == "utf-8-sig":
+        head = head[len(codecs.BOM_UTF8):]
+    first_line, newline, _ = head.partition(b"\n")
+    if not newline or not first_line.strip() or b"\x00" in head or first_line.count(b'"') % 2:
+        return None  # a header longer than the sample or spanning lines, blank lines before it, binary content
+    first_text = first_line.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="replace").rstrip("\r")
+    try:
+        delimiter = csv.Sniffer().sniff(first_text, delimiters=",\t;|").delimiter
+    except csv.Error:
+        delimiter = ","
+    try:
+        cells = next(csv.reader(io.StringIO(first_text), delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration):
+        return None
+    if "\r" in first_text or not any(c.strip() for c in cells) or len(cells) < 2:
+        return None  # a lone CR ends a line for the csv reader too; one column cannot tell a quoted line break
+    headers = _unique_headers(path, list(cells))
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=headers, autogenerate_column_names=False,
+                                           encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                                           block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False,
+                                             newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in headers},
+                                                 strings_can_be_null=False, check_utf8=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
+        return None
+    columns = []
+    blank = None
+    for name in headers:
+        col = table[name].combine_chunks() if table[name].num_chunks != 1 else table[name].chunk(0)
+        if pc.any(pc.match_substring(col, '"')).as_py():
+            starts = pc.starts_with(col, '"')
+            if pc.any(pc.and_(starts, pc.invert(pc.match_substring_regex(col, _QUOTED_CELL)))).as_py():
+                return None  # text after a closing quote, an unclosed quote: the csv reader says where
+            inner = pc.replace_substring(pc.utf8_slice_codeunits(col, 1, -1), '""', '"')
+            col = pc.if_else(starts, inner, col)
+        columns.append(col)
+        empty = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
+        blank = empty if blank is None else pc.and_(blank, empty)
+    n = table.num_rows
+    out = pa.table(columns + [pa.array(np.arange(2, n + 2, dtype=np.int64)),
+                              pa.array(np.full(n, len(headers), dtype=np.int32))],
+                   names=[*headers, "__line", "__cells"])
+    if blank is not None and pc.any(blank).as_py():
+        out = out.filter(pc.invert(blank))
+    return headers, out
+
+
 def _whitespace_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
     encoding = detect_encoding(path)
     total = path.stat().st_size
@@ -287,6 +363,19 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, *, layout: str = "csv",
                     "CAST(file_row_number + 2 AS BIGINT) AS __line, "
                     f"CAST({len(cols)} AS INTEGER) AS __cells FROM raw")
         return headers
+    if kind == "text" and layout == "csv":
+        if progress:
+            progress(0, path.stat().st_size)
+        fast = _fast_csv(path)
+        if fast is not None:
+            headers, table = fast
+            con.register("kehu_fast_raw", table)
+            con.execute("CREATE TABLE raw AS SELECT * FROM kehu_fast_raw")
+            con.unregister("kehu_fast_raw")
+            if progress:
+                size = path.stat().st_size
+                progress(size, size)
+            return headers
     if kind == "xlsx":
         headers, rows = _xlsx_rows(path)
     elif layout == "whitespace":
