@@ -87,11 +87,16 @@ def parse_maps(items: list[str] | None) -> dict[str, str]:
     return result
 
 
+#: DuckDB's memory limit during an import.
+DUCKDB_MEMORY = "2GB"
+
+
 def _duck(settings: Settings) -> duckdb.DuckDBPyConnection:
     tmp = Path(settings.data_dir) / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    # A memory limit (DuckDB spills to temp_directory beyond it) keeps a 10M-row import well under 4 GB.
     con = duckdb.connect(config={"temp_directory": str(tmp), "autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})
+                                 "autoload_known_extensions": False, "memory_limit": DUCKDB_MEMORY})
     return con
 
 
@@ -291,6 +296,7 @@ def _run(settings: Settings, fmt: Format, path: Path, maps: dict[str, str], reje
             progress("validate", 0, total)
         mapping = resolve_mapping(fmt, headers, maps, str(path))
         build_mapped(con, fmt, mapping)
+        con.execute("DROP TABLE raw")  # each stage drops what it no longer needs: 10M rows are gigabytes
         counts.skipped = con.execute("SELECT count(*) FROM skipped").fetchall()[0][0]
         counts.read = total - counts.skipped
         if fmt.customer_id_is_email:

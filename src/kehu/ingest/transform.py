@@ -26,9 +26,12 @@ _FORMATS_SQL = "[" + ", ".join(f"'{f}'" for f in TIMESTAMP_FORMATS) + "]"
 def _clean(column: str) -> str:
     """SQL that strips blanks, ``="…"`` wrapping and a leading apostrophe from a cell; empty → NULL."""
     blank = "^[\\s\u3000\ufeff]+|[\\s\u3000]+$"  # RE2: the ideographic space as a literal character
-    inner = f"regexp_replace({ident(column)}, '{blank}', '', 'g')"
+    cell = ident(column)
+    inner = f"regexp_replace({cell}, '{blank}', '', 'g')"
     unwrapped = f"regexp_replace(regexp_replace({inner}, '^=\"(.*)\"$', '\\1'), '^''', '')"
-    return f"nullif(regexp_replace({unwrapped}, '{blank}', '', 'g'), '')"
+    # One cheap test first: most cells have nothing to strip and skip the three replacements.
+    dirty = f"regexp_matches({cell}, '^[\\s\u3000\ufeff='']|[\\s\u3000]$')"
+    return f"nullif(CASE WHEN {dirty} THEN regexp_replace({unwrapped}, '{blank}', '', 'g') ELSE {cell} END, '')"
 
 
 def _money(column: str) -> str:
@@ -150,78 +153,114 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
                      source: str) -> None:
     """Validate ``mapped`` order rows and build ``problems``, ``orders_out``, ``lines_out``, ``customers_out``."""
     c = mapping.column
-    con.execute(f"""
-        CREATE OR REPLACE TABLE typed AS
-        SELECT *,
-            min(__line) OVER (PARTITION BY order_id) AS __first,
-            first_value(customer_id) OVER (PARTITION BY order_id ORDER BY __line) AS __order_customer,
-            {_timestamp('ordered_at')} AS ordered_at_v,
-            {_money('amount')} AS amount_v,
-            {_money('refunded')} AS refunded_v,
-            {_money('discount')} AS discount_v,
-            {_money('unit_price')} AS unit_price_v,
-            TRY_CAST(regexp_replace(quantity, '[件个,\\s]', '', 'g') AS DOUBLE) AS quantity_v,
-            ({fmt.paid_sql or 'true'}) AS is_paid_v,
-            (sku IS NOT NULL OR product_name IS NOT NULL) AS __is_line
-        FROM mapped
+    given = set(mapping.sources) | set(fmt.derived) | ({"email"} if fmt.customer_id_is_email else set())
+    null_text = "CAST(NULL AS VARCHAR)"
+
+    def first_given(field: str) -> str:
+        """SQL: the customer's first non-empty ``field`` (file order)."""
+        return maybe(field, f"arg_min({field}, CASE WHEN {field} IS NULL THEN 1 ELSE 0 END * 1e12 + __line)",
+                     null_text)
+
+    def maybe(field: str, sql: str, null_sql: str = "NULL") -> str:
+        """``sql`` when the file has ``field``, else its value for an empty column (no work per row)."""
+        return sql if field in given else null_sql
+
+    # The first row of each order: a hash aggregate over the order ids that repeat, joined back (IS NOT DISTINCT
+    # FROM: rows without an order id form one group, as in a window partition), instead of two sorting windows.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE repeats AS
+        SELECT order_id, min(__line) AS __first, arg_min_null(customer_id, __line) AS __order_customer
+        FROM mapped GROUP BY order_id HAVING count(*) > 1
     """)
     first = "__line = __first"
+    conditions: list[str] = []
+
+    def problem(condition: str, column: str, value_sql: str, reason_sql: str) -> str:
+        conditions.append(condition)
+        return _problem(condition, column, value_sql, reason_sql)
+
     checks = [
-        _problem(f"__cells > {n_headers}", "*", "__cells",
+        problem(f"__cells > {n_headers}", "*", "__cells",
                  f"'the row has ' || __cells || ' cells but the header has {n_headers}'"),
-        _problem("order_id IS NULL", c("order_id"), "NULL", "'empty; every row needs an order id'"),
-        _problem(f"length(order_id) > {ID_WIDTH}", c("order_id"), "order_id",
+        problem("order_id IS NULL", c("order_id"), "NULL", "'empty; every row needs an order id'"),
+        problem(f"length(order_id) > {ID_WIDTH}", c("order_id"), "order_id",
                  f"'longer than {ID_WIDTH} characters'"),
-        _problem(f"{first} AND length(customer_id) > {ID_WIDTH}", c("customer_id"), "customer_id",
+        problem(f"{first} AND length(customer_id) > {ID_WIDTH}", c("customer_id"), "customer_id",
                  f"'longer than {ID_WIDTH} characters'"),
-        _problem(f"length(sku) > {ID_WIDTH}", c("sku"), "sku", f"'longer than {ID_WIDTH} characters'"),
-        _problem(f"{first} AND customer_id IS NULL", c("customer_id"), "NULL", "'empty; every order needs a customer'"),
-        _problem(f"{first} AND ordered_at IS NULL", c("ordered_at"), "NULL", "'empty; every order needs a date'"),
-        _problem(f"{first} AND ordered_at IS NOT NULL AND ordered_at_v IS NULL", c("ordered_at"), "ordered_at",
+        problem(f"length(sku) > {ID_WIDTH}", c("sku"), "sku", f"'longer than {ID_WIDTH} characters'"),
+        problem(f"{first} AND customer_id IS NULL", c("customer_id"), "NULL", "'empty; every order needs a customer'"),
+        problem(f"{first} AND ordered_at IS NULL", c("ordered_at"), "NULL", "'empty; every order needs a date'"),
+        problem(f"{first} AND ordered_at IS NOT NULL AND ordered_at_v IS NULL", c("ordered_at"), "ordered_at",
                  "'not a date/time (expected e.g. 2025-03-02 14:41:00, 2025/3/2 2:41 or 20250302)'"),
-        _problem(f"{first} AND ordered_at_v IS NOT NULL AND (year(ordered_at_v) < 1970 OR year(ordered_at_v) > 2100)",
+        problem(f"{first} AND ordered_at_v IS NOT NULL AND (year(ordered_at_v) < 1970 OR year(ordered_at_v) > 2100)",
                  c("ordered_at"), "ordered_at", "'date outside 1970–2100'"),
-        _problem(f"{first} AND amount IS NULL", c("amount"), "NULL", "'empty; every order needs an amount'"),
-        _problem(f"{first} AND amount IS NOT NULL AND amount_v IS NULL", c("amount"), "amount",
+        problem(f"{first} AND amount IS NULL", c("amount"), "NULL", "'empty; every order needs an amount'"),
+        problem(f"{first} AND amount IS NOT NULL AND amount_v IS NULL", c("amount"), "amount",
                  "'not an amount (expected a number such as 88.50)'"),
-        _problem(f"{first} AND amount_v < 0", c("amount"), "amount", "'negative amount'"),
-        _problem(f"{first} AND refunded IS NOT NULL AND refunded_v IS NULL", c("refunded"), "refunded",
+        problem(f"{first} AND amount_v < 0", c("amount"), "amount", "'negative amount'"),
+        problem(f"{first} AND refunded IS NOT NULL AND refunded_v IS NULL", c("refunded"), "refunded",
                  "'not an amount'"),
-        _problem(f"{first} AND refunded_v < 0", c("refunded"), "refunded", "'negative refund'"),
-        _problem(f"{first} AND refunded_v > amount_v", c("refunded"), "refunded",
+        problem(f"{first} AND refunded_v < 0", c("refunded"), "refunded", "'negative refund'"),
+        problem(f"{first} AND refunded_v > amount_v", c("refunded"), "refunded",
                  "'refund ' || refunded_v || ' is more than the order amount ' || amount_v"),
-        _problem(f"{first} AND discount IS NOT NULL AND discount_v IS NULL", c("discount"), "discount",
+        problem(f"{first} AND discount IS NOT NULL AND discount_v IS NULL", c("discount"), "discount",
                  "'not an amount'"),
-        _problem("quantity IS NOT NULL AND (quantity_v IS NULL OR quantity_v < 0 OR quantity_v <> floor(quantity_v))",
+        problem("quantity IS NOT NULL AND (quantity_v IS NULL OR quantity_v < 0 OR quantity_v <> floor(quantity_v))",
                  c("quantity"), "quantity", "'not a whole number ≥ 0'"),
-        _problem("quantity_v >= 1e9", c("quantity"), "quantity", "'too large (at most 999,999,999)'"),
-        _problem("unit_price IS NOT NULL AND (unit_price_v IS NULL OR unit_price_v < 0)", c("unit_price"),
+        problem("quantity_v >= 1e9", c("quantity"), "quantity", "'too large (at most 999,999,999)'"),
+        problem("unit_price IS NOT NULL AND (unit_price_v IS NULL OR unit_price_v < 0)", c("unit_price"),
                  "unit_price", "'not an amount ≥ 0'"),
-        _problem(f"NOT ({first}) AND customer_id IS NOT NULL AND customer_id <> __order_customer", c("customer_id"),
+        problem(f"NOT ({first}) AND customer_id IS NOT NULL AND customer_id <> __order_customer", c("customer_id"),
                  "customer_id", "'order ' || order_id || ' already belongs to customer ' || __order_customer || "
                  "' (line ' || __first || ')'"),
-        _problem(f"order_id IS NOT NULL AND NOT ({first}) AND NOT __is_line", c("order_id"), "order_id",
+        problem(f"order_id IS NOT NULL AND NOT ({first}) AND NOT __is_line", c("order_id"), "order_id",
                  "'order id repeats line ' || __first || ' without a product (sku or product_name) on this row'"),
     ]
+    # One flag per row (any check true); the lists of reasons are built for flagged rows only.
+    flagged = " OR ".join(f"coalesce({condition}, false)" for condition in conditions)
+    quantity = "TRY_CAST(regexp_replace(m.quantity, '[件个,\\s]', '', 'g') AS DOUBLE)"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE typed AS
+        SELECT *, ({flagged}) AS __bad FROM (
+        SELECT m.*,
+            coalesce(r.__first, m.__line) AS __first,
+            CASE WHEN r.__first IS NULL THEN m.customer_id ELSE r.__order_customer END AS __order_customer,
+            {_timestamp('m.ordered_at')} AS ordered_at_v,
+            {_money('m.amount')} AS amount_v,
+            {maybe('refunded', _money('m.refunded'))} AS refunded_v,
+            {maybe('discount', _money('m.discount'))} AS discount_v,
+            {maybe('unit_price', _money('m.unit_price'))} AS unit_price_v,
+            {maybe('quantity', quantity)} AS quantity_v,
+            ({fmt.paid_sql or 'true'}) AS is_paid_v,
+            (m.sku IS NOT NULL OR m.product_name IS NOT NULL) AS __is_line
+        FROM mapped m LEFT JOIN repeats r ON r.order_id IS NOT DISTINCT FROM m.order_id)
+    """)
+    con.execute("DROP TABLE mapped")
     con.execute(f"""
         CREATE OR REPLACE TABLE row_problems AS
-        SELECT __line, order_id, __first, list_filter([{', '.join(checks)}], lambda p: p IS NOT NULL) AS ps FROM typed
+        SELECT __line, order_id, __first, list_filter([{', '.join(checks)}], lambda p: p IS NOT NULL) AS ps
+        FROM typed WHERE __bad
     """)
     # A rejected first row takes its whole order with it.
     con.execute("""
         CREATE OR REPLACE TABLE bad_orders AS
-        SELECT DISTINCT order_id FROM row_problems WHERE len(ps) > 0 AND __line = __first AND order_id IS NOT NULL
+        SELECT DISTINCT order_id FROM row_problems WHERE __line = __first AND order_id IS NOT NULL
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE problems AS
         SELECT __line AS line, p.col AS "column", p.val AS value, p.why AS reason
-        FROM (SELECT __line, unnest(ps) AS p FROM row_problems WHERE len(ps) > 0)
+        FROM (SELECT __line, unnest(ps) AS p FROM row_problems)
         UNION ALL
         SELECT r.__line, {_q(c('order_id'))}, r.order_id, 'its order was rejected at line ' || r.__first
-        FROM row_problems r JOIN bad_orders b USING (order_id)
-        WHERE len(r.ps) = 0 AND r.__line <> r.__first
+        FROM typed r JOIN bad_orders b USING (order_id)
+        WHERE NOT r.__bad AND r.__line <> r.__first
     """)
-    con.execute("CREATE OR REPLACE TABLE good AS SELECT * FROM typed WHERE __line NOT IN (SELECT line FROM problems)")
+    # Good rows: not flagged and not of a rejected order (whose first row is flagged, so no row is lost).
+    con.execute("""
+        CREATE OR REPLACE VIEW good AS
+        SELECT * EXCLUDE (__bad) FROM typed t WHERE NOT __bad AND NOT EXISTS
+            (SELECT 1 FROM bad_orders b WHERE b.order_id = t.order_id)
+    """)
     con.execute(f"""
         CREATE OR REPLACE TABLE lines_out AS
         SELECT order_id AS order_external_id,
@@ -255,15 +294,15 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
     con.execute(f"""
         CREATE OR REPLACE TABLE customers_out AS
         SELECT customer_id AS external_id,
-               arg_min(customer_name, CASE WHEN customer_name IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS name,
-               arg_min(phone, CASE WHEN phone IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS phone,
-               arg_min(email, CASE WHEN email IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS email,
-               arg_min(address, CASE WHEN address IS NULL THEN 1 ELSE 0 END * 1e12 + __line) AS address,
-               {_fit('arg_min(province, __line)', 'province')} AS province,
-               {_fit('arg_min(city, __line)', 'city')} AS city,
-               {_fit('arg_min(channel, __line)', 'channel')} AS channel
+               {first_given('customer_name')} AS name, {first_given('phone')} AS phone,
+               {first_given('email')} AS email, {first_given('address')} AS address,
+               {maybe('province', _fit('arg_min(province, __line)', 'province'), null_text)} AS province,
+               {maybe('city', _fit('arg_min(city, __line)', 'city'), null_text)} AS city,
+               {maybe('channel', _fit('arg_min(channel, __line)', 'channel'), null_text)} AS channel
         FROM good WHERE __line = __first GROUP BY customer_id
     """)
+    con.execute("DROP VIEW good")
+    con.execute("DROP TABLE typed")
 
 
 #: Gender values that mean "not given" (stored as NULL, not rejected).
