@@ -48,7 +48,7 @@ def store_connect(url: str) -> Any:
         # its parent in the same transaction (customer ids, product ids, order ids) or is the run's own id, so the
         # check would only repeat those lookups (a third of the merge time). SQLAlchemy's connections check them.
         for pragma in ("busy_timeout=30000", "foreign_keys=OFF", "synchronous=NORMAL", "cache_size=-262144",
-                       "temp_store=MEMORY"):
+                       "temp_store=MEMORY", "threads=2"):
             conn.execute(f"PRAGMA {pragma}")
         return conn
     if parsed.get_backend_name() == "postgresql":
@@ -321,6 +321,53 @@ def _upsert_orders_sqlite(cur: sqlite3.Cursor, orders: pa.Table, lines: pa.Table
     counts.inserted += inserted
     counts.updated += changed - inserted
     counts.unchanged += orders.num_rows - changed
+
+
+def _secondary_order_indexes() -> list[tuple[str, str]]:
+    """(name, ``CREATE INDEX IF NOT EXISTS …``) of the orders indexes that no merge needs (not the unique key),
+    from the models, so a dropped index comes back exactly as the migrations made it."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex
+
+    from kehu.store.models import Order
+
+    return [(str(ix.name), str(CreateIndex(ix, if_not_exists=True).compile(dialect=sqlite.dialect())))
+            for ix in Order.__table__.indexes if not ix.unique]
+
+
+def restore_order_indexes(conn: Any) -> None:
+    """Recreate the secondary orders indexes if an import was killed while they were deferred (no-op otherwise)."""
+    if isinstance(conn, sqlite3.Connection):
+        for _name, ddl in _secondary_order_indexes():
+            conn.execute(ddl)
+
+
+@contextmanager
+def deferred_order_indexes(conn: Any, *, rows: int, batch_rows: int) -> Iterator[None]:
+    """SQLite, bulk loads only: drop the secondary orders index (customer, date) while the batches are written and
+    build it once at the end, even when the import fails.
+
+    Kept up to date row by row, that index takes random inserts all over itself: once it outgrows SQLite's cache every
+    batch rewrites most of its pages (and the WAL copies them again), so a 10M-row import into an empty store
+    spends most of its time there; one sort at the end is several times cheaper. Done when the file has more than one
+    batch and at least as many orders as the store holds. Readers meanwhile get the same rows, only slower; an import
+    killed half-way leaves the index to the next import, which recreates it first (:func:`restore_order_indexes`).
+    """
+    if not isinstance(conn, sqlite3.Connection) or rows <= batch_rows:
+        yield
+        return
+    held = conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0]
+    if rows < held:
+        yield
+        return
+    indexes = _secondary_order_indexes()
+    for name, _ddl in indexes:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    try:
+        yield
+    finally:
+        for _name, ddl in indexes:
+            conn.execute(ddl)
 
 
 def save_counts(cur: Any, run_id: int, counts: Counts) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -23,8 +24,10 @@ from kehu.errors import InvalidInput, KehuError
 from kehu.ingest.formats import Format, get_format
 from kehu.ingest.load import (
     Counts,
+    deferred_order_indexes,
     insert_new_customers,
     is_sqlite_url,
+    restore_order_indexes,
     save_counts,
     store_connect,
     transaction,
@@ -353,27 +356,36 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
                 "ON f.customer_external_id = c.external_id")
     total = con.execute("SELECT count(*) FROM orders_out").fetchall()[0][0]
     step = settings.import_batch_rows
-    # SQLite keeps timestamps as text (SQLAlchemy's format); DuckDB writes it faster than Arrow's strftime.
-    as_text = "REPLACE (strftime(ordered_at, '%Y-%m-%d %H:%M:%S.%f') AS ordered_at)" if is_sqlite_url(url) else ""
     conn = store_connect(url)
     try:
         if progress:
             progress("load", 0, total)
-        for start in range(0, total, step):
-            where = f"WHERE __i >= {start} AND __i < {start + step}"
-            customers = con.sql(f"SELECT * EXCLUDE (__i) FROM customers_out {where} ORDER BY external_id"
-                                ).to_arrow_table()
-            orders = con.sql(f"SELECT * EXCLUDE (__i) {as_text} FROM orders_out {where} ORDER BY __i").to_arrow_table()
-            lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
-            table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
-            with transaction(conn) as cur:
-                report.counts.new_customers += insert_new_customers(cur, _for_store(table, url))
-                upsert_orders(cur, _for_store(orders, url), lines, report.run_id, report.counts)
-                save_counts(cur, report.run_id, report.counts)
-            if progress:
-                progress("load", min(start + step, total), total)
+        restore_order_indexes(conn)
+        with deferred_order_indexes(conn, rows=total, batch_rows=step):
+            _write_order_batches(con, conn, url, fmt, report, cipher, progress, total, step)
     finally:
         conn.close()
+
+
+def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fmt: Format,  # noqa: ANN401
+                         report: ImportReport, cipher: FieldCipher, progress: ProgressFn | None, total: int,
+                         step: int) -> None:
+    """One transaction per batch of ``step`` orders (by order id): its new customers, orders, lines, counters."""
+    # SQLite keeps timestamps as text (SQLAlchemy's format); DuckDB writes it faster than Arrow's strftime.
+    as_text = "REPLACE (strftime(ordered_at, '%Y-%m-%d %H:%M:%S.%f') AS ordered_at)" if is_sqlite_url(url) else ""
+    for start in range(0, total, step):
+        where = f"WHERE __i >= {start} AND __i < {start + step}"
+        customers = con.sql(f"SELECT * EXCLUDE (__i) FROM customers_out {where} ORDER BY external_id"
+                            ).to_arrow_table()
+        orders = con.sql(f"SELECT * EXCLUDE (__i) {as_text} FROM orders_out {where} ORDER BY __i").to_arrow_table()
+        lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
+        table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
+        with transaction(conn) as cur:
+            report.counts.new_customers += insert_new_customers(cur, _for_store(table, url))
+            upsert_orders(cur, _for_store(orders, url), lines, report.run_id, report.counts)
+            save_counts(cur, report.run_id, report.counts)
+        if progress:
+            progress("load", min(start + step, total), total)
 
 
 def default_rejects_dir(settings: Settings) -> Path:
