@@ -29,8 +29,10 @@ def _clean(column: str) -> str:
     cell = ident(column)
     inner = f"regexp_replace({cell}, '{blank}', '', 'g')"
     unwrapped = f"regexp_replace(regexp_replace({inner}, '^=\"(.*)\"$', '\\1'), '^''', '')"
-    # One cheap test first: most cells have nothing to strip and skip the three replacements.
-    dirty = f"regexp_matches({cell}, '^[\\s\u3000\ufeff='']|[\\s\u3000]$')"
+    # One cheap test first (first and last character; the same characters as the patterns, RE2's \\s being
+    # [\\t\\n\\f\\r ]): most cells have nothing to strip and skip the three replacements.
+    ends = "chr(32), chr(9), chr(10), chr(12), chr(13), chr(12288)"
+    dirty = f"({cell}[1] IN ({ends}, chr(65279), '=', chr(39)) OR {cell}[-1] IN ({ends}))"
     return f"nullif(CASE WHEN {dirty} THEN regexp_replace({unwrapped}, '{blank}', '', 'g') ELSE {cell} END, '')"
 
 
@@ -41,15 +43,17 @@ def _money(column: str) -> str:
     """
     bare = f"regexp_replace({column}, '[元¥￥$\\s]|CNY|RMB|USD', '', 'gi')"
     thousands = f"regexp_full_match({bare}, '[-+]?[0-9]{{1,3}}(,[0-9]{{3}})+(\\.[0-9]*)?')"
-    return (f"CASE WHEN position(',' IN {bare}) = 0 OR {thousands} "
-            f"THEN TRY_CAST(replace({bare}, ',', '') AS DECIMAL(18,2)) END")
+    # A plain number first: a cell the cast reads has no comma, currency or inner blank, so the rest reads it alike.
+    return (f"coalesce(TRY_CAST({column} AS DECIMAL(18,2)), CASE WHEN position(',' IN {bare}) = 0 OR {thousands} "
+            f"THEN TRY_CAST(replace({bare}, ',', '') AS DECIMAL(18,2)) END)")
 
 
 def _timestamp(column: str) -> str:
     """SQL: a date/time cell as TIMESTAMP (local wall time as written; a trailing zone offset is dropped)."""
     zone = "([0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)\\s*(Z|UTC|GMT|[+-][0-9]{2}(:?[0-9]{2})?)$"  # only after a time
     bare = f"replace(regexp_replace({column}, '{zone}', '\\1'), 'T', ' ')"
-    return f"try_strptime({bare}, {_FORMATS_SQL})"
+    # The first format straight away: a cell it reads whole has no zone and no T, so the rest would read it alike.
+    return f"coalesce(try_strptime({column}, '{TIMESTAMP_FORMATS[0]}'), try_strptime({bare}, {_FORMATS_SQL}))"
 
 
 def _cents(decimal_sql: str) -> str:
