@@ -226,10 +226,17 @@ def test_cdnow_log_is_shipped() -> None:
     assert text[1].split() == ["00001", "19970101", "1", "11.77"]
 
 
-def test_demo_imports_without_rejects(settings, demo: DemoFiles) -> None:  # noqa: ANN001 - conftest fixture
+def test_demo_imports_and_fills_every_class_group_and_stage(settings, demo: DemoFiles) -> None:  # noqa: ANN001
+    """Through kehu itself: no rejects, and every RFM class, grid group and lifecycle stage has customers."""
+    from kehu.analytics import LIFECYCLE_STAGES, RFM_CLASSES, RFM_GROUPS, classify
     from kehu.ingest import import_file
 
     report = import_file(settings=settings, path=demo.customers_csv, kind="customers", format_name="generic")
     assert report.counts.rejected == 0 and report.counts.inserted == 20_000
     report = import_file(settings=settings, path=demo.orders_csv, kind="orders", format_name="generic")
     assert report.counts.rejected == 0 and report.counts.new_customers == 0
+    snapshot = classify(settings=settings, as_of=END)
+    assert snapshot.customers == 20_000
+    for counts, names in ((snapshot.by_class, RFM_CLASSES), (snapshot.by_group, RFM_GROUPS),
+                          (snapshot.by_stage, LIFECYCLE_STAGES)):
+        assert {k for k, v in counts.items() if v >= 50} >= set(names), counts
