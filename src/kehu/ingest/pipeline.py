@@ -345,14 +345,13 @@ def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: For
 def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format, report: ImportReport,
                  cipher: FieldCipher, progress: ProgressFn | None) -> None:
     url = settings.store_url
-    # Stored in __i order, so each batch's range scan skips the rest (zone maps) and comes out sorted by order id.
-    con.execute("CREATE OR REPLACE TABLE orders_out AS SELECT *, row_number() OVER (ORDER BY external_id) - 1 AS __i "
-                "FROM orders_out ORDER BY __i")
-    con.execute("CREATE OR REPLACE TABLE lines_out AS SELECT l.*, o.__i FROM lines_out l "
+    # orders_out is stored sorted by order id (transform_orders): its rowid is the order's place, so a batch is a
+    # rowid range (read without a scan of the rest) and no sort of the whole table is needed here.
+    con.execute("CREATE OR REPLACE TABLE lines_out AS SELECT l.*, o.rowid AS __i FROM lines_out l "
                 "JOIN orders_out o ON o.external_id = l.order_external_id")
     # Each customer goes in with the batch of its first order, so a crash never leaves customers without orders.
     con.execute("CREATE OR REPLACE TABLE customers_out AS SELECT c.*, f.__i FROM customers_out c "
-                "JOIN (SELECT customer_external_id, min(__i) AS __i FROM orders_out GROUP BY ALL) f "
+                "JOIN (SELECT customer_external_id, min(rowid) AS __i FROM orders_out GROUP BY ALL) f "
                 "ON f.customer_external_id = c.external_id")
     total = con.execute("SELECT count(*) FROM orders_out").fetchall()[0][0]
     step = settings.import_batch_rows
@@ -377,7 +376,8 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         where = f"WHERE __i >= {start} AND __i < {start + step}"
         customers = con.sql(f"SELECT * EXCLUDE (__i) FROM customers_out {where} ORDER BY external_id"
                             ).to_arrow_table()
-        orders = con.sql(f"SELECT * EXCLUDE (__i) {as_text} FROM orders_out {where} ORDER BY __i").to_arrow_table()
+        orders = con.sql(f"SELECT * {as_text} FROM orders_out WHERE rowid >= {start} AND rowid < {start + step} "
+                         "ORDER BY rowid").to_arrow_table()
         lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
         table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
         with transaction(conn) as cur:

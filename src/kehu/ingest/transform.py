@@ -155,7 +155,10 @@ def _q(text: str) -> str:
 
 def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping, n_headers: int,
                      source: str) -> None:
-    """Validate ``mapped`` order rows and build ``problems``, ``orders_out``, ``lines_out``, ``customers_out``."""
+    """Validate ``mapped`` order rows and build ``problems``, ``orders_out``, ``lines_out``, ``customers_out``.
+
+    ``orders_out`` is stored sorted by order id, so its ``rowid`` is the order's place in the import's batches.
+    """
     c = mapping.column
     given = set(mapping.sources) | set(fmt.derived) | ({"email"} if fmt.customer_id_is_email else set())
     null_text = "CAST(NULL AS VARCHAR)"
@@ -294,6 +297,7 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
                    s.lines_sig)) AS row_hash
         FROM good g LEFT JOIN sig s ON s.order_external_id = g.order_id
         WHERE g.__line = g.__first
+        ORDER BY g.order_id
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE customers_out AS
