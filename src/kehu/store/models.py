@@ -157,7 +157,8 @@ class Classification(Base):
     """One customer's features and classes in one snapshot."""
 
     __tablename__ = "classifications"
-    __table_args__ = (Index("ix_classifications_customer", "customer_id"),)
+    # No index on customer_id alone: a customer's history is a probe of the primary key per snapshot, and a
+    # second index would double the cost of writing a million-row snapshot.
 
     snapshot_id: Mapped[int] = mapped_column(
         ForeignKey("classification_snapshots.id", ondelete="CASCADE"), primary_key=True

@@ -113,9 +113,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['snapshot_id'], ['classification_snapshots.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('snapshot_id', 'customer_id')
     )
-    with op.batch_alter_table('classifications', schema=None) as batch_op:
-        batch_op.create_index('ix_classifications_customer', ['customer_id'], unique=False)
-
     op.create_table('orders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=16), nullable=False),
@@ -166,9 +163,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_orders_customer_ordered')
 
     op.drop_table('orders')
-    with op.batch_alter_table('classifications', schema=None) as batch_op:
-        batch_op.drop_index('ix_classifications_customer')
-
     op.drop_table('classifications')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index('ix_customers_phone_index')
