@@ -299,7 +299,6 @@ def _run(settings: Settings, fmt: Format, path: Path, maps: dict[str, str], reje
             progress("validate", 0, total)
         mapping = resolve_mapping(fmt, headers, maps, str(path))
         build_mapped(con, fmt, mapping)
-        con.execute("DROP TABLE raw")  # each stage drops what it no longer needs: 10M rows are gigabytes
         counts.skipped = con.execute("SELECT count(*) FROM skipped").fetchall()[0][0]
         counts.read = total - counts.skipped
         if fmt.customer_id_is_email:

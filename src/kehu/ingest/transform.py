@@ -133,7 +133,10 @@ def build_mapped(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping) 
         cells = [_clean(h) for h in mapping.sources.get(name, ())]
         expr = (cells[0] if len(cells) == 1 else f"coalesce({', '.join(cells)})") if cells else "CAST(NULL AS VARCHAR)"
         parts.append(f'{expr} AS "{name}"')
-    con.execute(f"CREATE OR REPLACE TABLE mapped AS SELECT {', '.join(parts)} FROM raw")
+    # Without derived fields, skipped lines or e-mail keys nothing rewrites ``mapped``: a view, so the cleaning runs
+    # inside the next step instead of materialising a second copy of the file (gigabytes for 10M rows).
+    kind = "TABLE" if fmt.derived or fmt.skip_sql or fmt.customer_id_is_email else "VIEW"
+    con.execute(f"CREATE OR REPLACE {kind} mapped AS SELECT {', '.join(parts)} FROM raw")
     if fmt.derived:
         replaced = ", ".join(f'({expr}) AS "{name}"' for name, expr in fmt.derived.items())
         con.execute(f"CREATE OR REPLACE TABLE mapped AS SELECT * REPLACE ({replaced}) FROM mapped")
@@ -141,6 +144,15 @@ def build_mapped(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mapping) 
     if fmt.skip_sql:
         con.execute(f"INSERT INTO skipped SELECT __line FROM mapped WHERE {fmt.skip_sql}")
         con.execute("DELETE FROM mapped WHERE __line IN (SELECT __line FROM skipped)")
+
+
+def drop_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``mapped`` (a view or a table) and ``raw`` once the typed rows are built."""
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_name IN ('mapped', 'raw')").fetchall())
+    for name in ("mapped", "raw"):
+        if name in kinds:
+            con.execute(f"DROP {'VIEW' if kinds[name] == 'VIEW' else 'TABLE'} {name}")
 
 
 def _problem(condition: str, column: str, value_sql: str, reason_sql: str) -> str:
@@ -242,7 +254,7 @@ def transform_orders(con: duckdb.DuckDBPyConnection, fmt: Format, mapping: Mappi
             (m.sku IS NOT NULL OR m.product_name IS NOT NULL) AS __is_line
         FROM mapped m LEFT JOIN repeats r ON r.order_id IS NOT DISTINCT FROM m.order_id)
     """)
-    con.execute("DROP TABLE mapped")
+    drop_inputs(con)
     con.execute(f"""
         CREATE OR REPLACE TABLE row_problems AS
         SELECT __line, order_id, __first, list_filter([{', '.join(checks)}], lambda p: p IS NOT NULL) AS ps
