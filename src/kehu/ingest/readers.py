@@ -250,10 +250,25 @@ def _fast_csv(path: Path) -> tuple[list[str], pa.Table] | None:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
         return None
+    batches = []
+    line = 2
+    for batch in table.to_batches():  # batch by batch: no second copy of the file's text
+        plain = _plain_batch(batch, line)
+        if plain is None:
+            return None
+        batches.append(plain)
+        line += batch.num_rows
+    schema = pa.schema([pa.field(h, pa.string()) for h in headers]
+                       + [pa.field("__line", pa.int64()), pa.field("__cells", pa.int32())])
+    return headers, pa.Table.from_batches(batches, schema=schema)
+
+
+def _plain_batch(batch: pa.RecordBatch, first_line: int) -> pa.RecordBatch | None:
+    """Rows of a fast-path batch with quoted cells unquoted, blank rows dropped, ``__line`` and ``__cells`` added;
+    ``None`` when a cell starts with a quote but is not one whole quoted value."""
     columns = []
     blank = None
-    for name in headers:
-        col = table[name].combine_chunks() if table[name].num_chunks != 1 else table[name].chunk(0)
+    for col in batch.columns:
         if pc.any(pc.match_substring(col, '"')).as_py():
             starts = pc.starts_with(col, '"')
             if pc.any(pc.and_(starts, pc.invert(pc.match_substring_regex(col, _QUOTED_CELL)))).as_py():
@@ -263,13 +278,14 @@ def _fast_csv(path: Path) -> tuple[list[str], pa.Table] | None:
         columns.append(col)
         empty = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
         blank = empty if blank is None else pc.and_(blank, empty)
-    n = table.num_rows
-    out = pa.table(columns + [pa.array(np.arange(2, n + 2, dtype=np.int64)),
-                              pa.array(np.full(n, len(headers), dtype=np.int32))],
-                   names=[*headers, "__line", "__cells"])
+    n = batch.num_rows
+    out = pa.RecordBatch.from_arrays(
+        columns + [pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
+                   pa.array(np.full(n, batch.num_columns, dtype=np.int32))],
+        names=[*batch.schema.names, "__line", "__cells"])
     if blank is not None and pc.any(blank).as_py():
         out = out.filter(pc.invert(blank))
-    return headers, out
+    return out
 
 
 def _whitespace_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
