@@ -17,9 +17,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import pyarrow as pa
 
+from kehu.analytics import facts
 from kehu.analytics.features import customer_features, purchases
 from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
 from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
@@ -33,6 +35,7 @@ from kehu.store.arrow import (
     remove_bulk_file,
     sqlite_bulk_file,
     sqlite_bulk_read,
+    sqlite_bulk_read_with_revision,
     store_connect,
     transaction,
 )
@@ -49,9 +52,7 @@ SNAPSHOT_SCHEMA = pa.schema([
     ("m_score", pa.int16()), ("rfm_class", pa.string()), ("rfm_group", pa.string()), ("lifecycle_stage", pa.string()),
     ("first_order_date", pa.date32()), ("last_order_date", pa.date32()), ("median_gap_days", pa.float64()),
 ])
-#: Column types of the orders read from a SQLite store (``ordered_at`` is the day as text).
-ORDERS_SCHEMA = pa.schema([("customer_id", pa.int64()), ("ordered_at", pa.string()), ("amount_cents", pa.int64()),
-                           ("refunded_cents", pa.int64()), ("is_paid", pa.int64())])
+CUSTOMER_KEYS_SCHEMA = pa.schema([("id", pa.int64()), ("source", pa.string()), ("external_id", pa.string())])
 
 StepFn = Callable[[str], None]
 
@@ -79,8 +80,8 @@ def duckdb_backend() -> Any:
 def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
     """The store's paid orders up to ``as_of`` and all customer ids, as Arrow tables.
 
-    SQLite keeps ``ordered_at`` as text; only its day is read (the features need no more), which halves what
-    crosses into Arrow.
+    PostgreSQL is read directly. SQLite is read through the orders mirror (:mod:`kehu.analytics.facts`) when it is
+    current, else from the store, and the mirror is then rebuilt from what was read.
     """
     url = settings.store_url
     end = f"{as_of.isoformat()} 23:59:59.999999"
@@ -89,18 +90,55 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
                                  f"WHERE is_paid AND ordered_at <= '{end}'")
         return orders, read_arrow(url, "SELECT id FROM customers")
     tmp = Path(settings.data_dir) / "tmp"
-    orders = sqlite_bulk_read(
+    customers = sqlite_bulk_read(url, "SELECT id, source, external_id FROM customers", tmp)
+    if customers.num_rows == 0:
+        customers = CUSTOMER_KEYS_SCHEMA.empty_table()
+    conn = store_connect(url)
+    try:
+        revision = facts.orders_revision(conn.cursor())
+    finally:
+        conn.close()
+    parts = facts.current_parts(settings, revision)
+    order_facts = facts.read_parts(parts) if parts is not None else _rebuild_facts(settings, tmp)
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    try:
+        con.register("f", order_facts)
+        con.register("c", customers)
+        orders = con.sql(
+            "SELECT c.id AS customer_id, f.ordered_at, f.amount_cents, f.refunded_cents, f.is_paid "
+            "FROM f JOIN c ON c.source = f.source AND c.external_id = f.customer_external_id "
+            f"WHERE f.is_paid AND f.ordered_at <= TIMESTAMP '{end}'"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return orders, customers.select(["id"])
+
+
+def _rebuild_facts(settings: Settings, tmp: Path) -> pa.Table:
+    """Read every order's facts from the SQLite store and make them the mirror's new base (same revision)."""
+    url = settings.store_url
+    table, revision = sqlite_bulk_read_with_revision(
         url,
-        "SELECT customer_id, substr(ordered_at, 1, 10) AS ordered_at, amount_cents, "
-        f"coalesce(refunded_cents, 0) AS refunded_cents, is_paid FROM orders WHERE is_paid AND ordered_at <= '{end}'",
+        "SELECT o.source, o.external_id, c.external_id AS customer_external_id, o.ordered_at, o.amount_cents, "
+        "coalesce(o.refunded_cents, 0) AS refunded_cents, o.is_paid "
+        "FROM orders o JOIN customers c ON c.id = o.customer_id",
         tmp,
     )
-    if orders.num_rows == 0:  # an empty result carries no types
-        orders = ORDERS_SCHEMA.empty_table()
-    customers = sqlite_bulk_read(url, "SELECT id FROM customers", tmp)
-    if customers.num_rows == 0:
-        customers = pa.schema([("id", pa.int64())]).empty_table()
-    return orders, customers
+    if table.num_rows == 0:
+        rows = facts.FACTS_SCHEMA.empty_table()
+    else:
+        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        try:
+            con.register("t", table)
+            rows = con.sql(
+                "SELECT source, external_id, customer_external_id, CAST(ordered_at AS TIMESTAMP) AS ordered_at, "
+                "CAST(amount_cents AS BIGINT) AS amount_cents, CAST(refunded_cents AS BIGINT) AS refunded_cents, "
+                "CAST(is_paid AS BOOLEAN) AS is_paid FROM t"
+            ).to_arrow_table()
+        finally:
+            con.close()
+    facts.write_part(settings, revision, rows, base=True)
+    return rows.cast(facts.FACTS_SCHEMA)
 
 
 def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, settings: Settings,

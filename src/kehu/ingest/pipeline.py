@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import func, select, update
 
+from kehu.analytics import facts
 from kehu.config import Settings
 from kehu.errors import InvalidInput, KehuError
 from kehu.ingest.formats import Format, get_format
@@ -359,16 +360,24 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
         if progress:
             progress("load", 0, total)
         restore_order_indexes(conn)
+        if is_sqlite_url(url):
+            cur = conn.cursor()
+            facts.start_mirror(settings, cur)
+            cur.close()
         with deferred_order_indexes(conn, rows=total, batch_rows=step):
-            _write_order_batches(con, conn, url, fmt, report, cipher, progress, total, step)
+            _write_order_batches(con, conn, url, fmt, report, cipher, progress, total, step, settings=settings)
     finally:
         conn.close()
 
 
 def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fmt: Format,  # noqa: ANN401
                          report: ImportReport, cipher: FieldCipher, progress: ProgressFn | None, total: int,
-                         step: int) -> None:
-    """One transaction per batch of ``step`` orders (by order id): its new customers, orders, lines, counters."""
+                         step: int, *, settings: Settings) -> None:
+    """One transaction per batch of ``step`` orders (by order id): its new customers, orders, lines, counters.
+
+    Each batch also bumps the store's orders revision and, on SQLite, writes the batch's purchase facts as that
+    revision's part of the analytics mirror (:mod:`kehu.analytics.facts`) once the batch is committed.
+    """
     # SQLite keeps timestamps as text (SQLAlchemy's format); DuckDB writes it faster than Arrow's strftime.
     as_text = "REPLACE (strftime(ordered_at, '%Y-%m-%d %H:%M:%S.%f') AS ordered_at)" if is_sqlite_url(url) else ""
     for start in range(0, total, step):
@@ -383,6 +392,11 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
             report.counts.new_customers += insert_new_customers(cur, _for_store(table, url))
             upsert_orders(cur, _for_store(orders, url), lines, report.run_id, report.counts)
             save_counts(cur, report.run_id, report.counts)
+            revision = facts.bump_orders_revision(cur)
+        if is_sqlite_url(url):
+            part = con.sql(f"SELECT {', '.join(facts.FACTS_SCHEMA.names)} FROM orders_out "
+                           f"WHERE rowid >= {start} AND rowid < {start + step}").to_arrow_table()
+            facts.write_part(settings, revision, part)
         if progress:
             progress("load", min(start + step, total), total)
 

@@ -10,6 +10,7 @@ from kehu.store.models import (
     Order,
     OrderLine,
     Product,
+    StoreMeta,
     User,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "Order",
     "OrderLine",
     "Product",
+    "StoreMeta",
     "User",
     "get_engine",
     "is_sqlite",

@@ -74,7 +74,11 @@ class Product(Base):
 
 
 class Order(Base):
-    """One order. ``is_paid`` orders that are not fully refunded are purchases."""
+    """One order. ``is_paid`` orders that are not fully refunded are purchases.
+
+    Whoever writes orders bumps ``store_meta.orders_revision`` in the same transaction
+    (:func:`kehu.analytics.facts.bump_orders_revision`); the import does.
+    """
 
     __tablename__ = "orders"
     __table_args__ = (
@@ -177,6 +181,16 @@ class Classification(Base):
     first_order_date: Mapped[date | None] = mapped_column(Date)
     last_order_date: Mapped[date | None] = mapped_column(Date)
     median_gap_days: Mapped[float | None] = mapped_column(Float)
+
+
+class StoreMeta(Base):
+    """Counters kept with the data. ``orders_revision`` goes up by one in every transaction that writes orders, so
+    the analytics mirror of the orders (:mod:`kehu.analytics.facts`) can tell whether it is current."""
+
+    __tablename__ = "store_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class User(Base):

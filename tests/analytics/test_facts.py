@@ -1,0 +1,101 @@
+"""The orders mirror: written by the import, used by classification only when current, rebuilt otherwise."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from factories import write_generic_orders
+from kehu.analytics import classify
+from kehu.analytics.export import export_classifications
+from kehu.analytics.facts import current_parts, facts_dir
+from kehu.config import Settings
+from kehu.ingest import import_file
+from kehu.store.arrow import store_connect
+
+ROWS = [("A1", "c1", "2025-01-02", "10"), ("A2", "c1", "2025-01-20", "12.5"), ("A3", "c2", "2024-03-01", "99"),
+        ("A4", "c3", "2025-01-05", "7"), ("A5", "c3", "2025-01-06", "8", "cancelled")]
+AS_OF = date(2025, 1, 31)
+
+
+def _import(settings: Settings, tmp_path: Path, rows: list[tuple], name: str = "orders.csv") -> None:
+    path = tmp_path / name
+    write_generic_orders(path, rows)
+    import_file(settings=settings, path=path, kind="orders", format_name="generic")
+
+
+def _export(settings: Settings, tmp_path: Path) -> list[dict]:
+    out = tmp_path / "x.parquet"
+    export_classifications(settings=settings, out=out, as_of=AS_OF)
+    return pd.read_parquet(out).to_dict("records")
+
+
+def _revision(settings: Settings) -> int:
+    conn = store_connect(settings.store_url)
+    try:
+        return int(conn.execute("SELECT value FROM store_meta WHERE key = 'orders_revision'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_import_writes_one_part_per_batch_and_classify_uses_them(settings: Settings, tmp_path: Path) -> None:
+    _import(settings, tmp_path, ROWS)
+    revision = _revision(settings)
+    parts = current_parts(settings, revision)
+    assert revision == 1 and parts is not None
+    assert [p.name for p in parts] == ["base-000000000000.parquet", "part-000000000001.parquet"]
+    classify(settings=settings, as_of=AS_OF)
+    assert [p.name for p in facts_dir(settings).glob("base-*")] == ["base-000000000000.parquet"]  # no rebuild
+
+
+def test_a_changed_order_wins_over_its_older_version(settings: Settings, tmp_path: Path) -> None:
+    _import(settings, tmp_path, ROWS)
+    changed = [("A1", "c1", "2025-01-02", "110"), *ROWS[1:]]
+    _import(settings, tmp_path, changed, "orders2.csv")
+    assert _revision(settings) == 2
+    classify(settings=settings, as_of=AS_OF)
+    got = {r["customer_id"]: r for r in _export(settings, tmp_path)}
+    assert float(got["c1"]["monetary"]) == 122.5 and got["c1"]["frequency"] == 2
+    assert got["c3"]["frequency"] == 1  # the cancelled order is not a purchase
+
+
+def test_mirror_and_store_give_the_same_snapshot(settings: Settings, tmp_path: Path) -> None:
+    _import(settings, tmp_path, ROWS)
+    _import(settings, tmp_path, [("B1", "c4", "2025-01-30", "5"), ("A2", "c1", "2025-01-21", "12.5")], "more.csv")
+    classify(settings=settings, as_of=AS_OF)
+    from_mirror = _export(settings, tmp_path)
+    shutil.rmtree(facts_dir(settings))
+    classify(settings=settings, as_of=AS_OF)
+    assert _export(settings, tmp_path) == from_mirror
+    assert [p.name for p in facts_dir(settings).glob("*.parquet")] == ["base-000000000002.parquet"]
+
+
+def test_a_missing_part_makes_classify_read_the_store(settings: Settings, tmp_path: Path) -> None:
+    _import(settings, tmp_path, ROWS)
+    # Another writer changed orders without writing a part (or a process died between its commit and its part).
+    conn = store_connect(settings.store_url)
+    try:
+        conn.execute("UPDATE orders SET amount_cents = 50000 WHERE external_id = 'A3'")
+        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'orders_revision'")
+    finally:
+        conn.close()
+    assert current_parts(settings, _revision(settings)) is None
+    classify(settings=settings, as_of=AS_OF)
+    got = {r["customer_id"]: r for r in _export(settings, tmp_path)}
+    assert float(got["c2"]["monetary"]) == 500.0
+    assert (facts_dir(settings) / "base-000000000002.parquet").exists()
+    assert not (facts_dir(settings) / "part-000000000001.parquet").exists()
+
+
+def test_orders_from_before_the_mirror_are_not_forgotten(settings: Settings, tmp_path: Path) -> None:
+    """A store with orders but no mirror base (written before the mirror existed): the first part alone is not a
+    complete mirror, so classification reads the store."""
+    _import(settings, tmp_path, ROWS)
+    shutil.rmtree(facts_dir(settings))
+    _import(settings, tmp_path, [("B1", "c4", "2025-01-30", "5")], "more.csv")
+    assert current_parts(settings, _revision(settings)) is None
+    classify(settings=settings, as_of=AS_OF)
+    assert {r["customer_id"] for r in _export(settings, tmp_path) if r["frequency"]} == {"c1", "c2", "c3", "c4"}
