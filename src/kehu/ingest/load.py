@@ -326,13 +326,16 @@ def _upsert_orders_sqlite(cur: sqlite3.Cursor, orders: pa.Table, lines: pa.Table
 def _secondary_order_indexes() -> list[tuple[str, str]]:
     """(name, ``CREATE INDEX IF NOT EXISTS …``) of the orders indexes that no merge needs (not the unique key),
     from the models, so a dropped index comes back exactly as the migrations made it."""
+    from sqlalchemy import Table
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.schema import CreateIndex
 
     from kehu.store.models import Order
 
+    table = Order.__table__
+    assert isinstance(table, Table)
     return [(str(ix.name), str(CreateIndex(ix, if_not_exists=True).compile(dialect=sqlite.dialect())))
-            for ix in Order.__table__.indexes if not ix.unique]
+            for ix in table.indexes if not ix.unique]
 
 
 def restore_order_indexes(conn: Any) -> None:
