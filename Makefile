@@ -18,7 +18,7 @@ demo: venv  ## fresh data dir, bundled sample data, classify, serve on 127.0.0.1
 	$(VENV)/bin/kehu demo
 
 test: venv  ## the whole test suite (SQLite and PostgreSQL)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2
 
 bench: venv  ## benchmarks: 10M orders / 1M customers, ratios against plain DuckDB
 	$(PY) benchmarks/run.py

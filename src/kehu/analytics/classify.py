@@ -209,10 +209,8 @@ def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, sett
                            cut_points: dict[str, Any]) -> int:
     url = settings.store_url
     scratch = sqlite_bulk_file({"rows": for_store(rows, url)}, Path(settings.data_dir) / "tmp")
-    conn = store_connect(url)
+    conn = store_connect(url, bulk=True)  # the rows come from this store's customers: no foreign-key re-check
     try:
-        # The rows were computed from this store's customers, so re-checking a million foreign keys buys nothing.
-        conn.execute("PRAGMA foreign_keys=OFF")
         conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
         with transaction(conn) as cur:
             snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points)

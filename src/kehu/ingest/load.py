@@ -20,7 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy.engine import make_url
+
+from kehu.store.arrow import is_sqlite_url, python_values, store_connect, transaction
+
+__all__ = ["Counts", "is_sqlite_url", "stage", "store_connect", "transaction"]
 
 
 @dataclass
@@ -34,52 +37,6 @@ class Counts:
     rejected: int = 0
     skipped: int = 0
     new_customers: int = 0
-
-
-def store_connect(url: str) -> Any:
-    """A DB-API connection in autocommit mode for a SQLAlchemy store URL; use :func:`transaction` to group.
-
-    SQLite: ``sqlite3`` (the library SQLAlchemy uses, see the module docstring); PostgreSQL: ADBC.
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        conn = sqlite3.connect(parsed.database or ":memory:", isolation_level=None, timeout=30)
-        # Foreign keys are not checked on this bulk-write connection: every key it writes comes from a join with
-        # its parent in the same transaction (customer ids, product ids, order ids) or is the run's own id, so the
-        # check would only repeat those lookups (a third of the merge time). SQLAlchemy's connections check them.
-        for pragma in ("busy_timeout=30000", "foreign_keys=OFF", "synchronous=NORMAL", "cache_size=-262144",
-                       "temp_store=MEMORY", "threads=2"):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
-    if parsed.get_backend_name() == "postgresql":
-        import adbc_driver_postgresql.dbapi as pg_dbapi
-
-        uri = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        return pg_dbapi.connect(uri, autocommit=True)
-    from kehu.errors import StoreError
-
-    raise StoreError(f"the store at {parsed.get_backend_name()} is not supported; use SQLite or PostgreSQL")
-
-
-@contextmanager
-def transaction(conn: Any) -> Iterator[Any]:
-    """A cursor inside ``BEGIN`` … ``COMMIT``; ``ROLLBACK`` on any error (SQLite takes the write lock at once)."""
-    cur = conn.cursor()
-    try:
-        cur.execute("BEGIN IMMEDIATE" if isinstance(conn, sqlite3.Connection) else "BEGIN")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
-    finally:
-        cur.close()
-
-
-def is_sqlite_url(url: str) -> bool:
-    """True for a SQLite store URL."""
-    return make_url(url).get_backend_name() == "sqlite"
 
 
 def stage(cur: Any, name: str, table: pa.Table) -> None:
@@ -109,18 +66,9 @@ def _stage_sqlite(cur: sqlite3.Cursor, name: str, table: pa.Table) -> None:
         cur.executemany(f"INSERT INTO {name} VALUES ({marks})", _rows(batch))
 
 
-def _pylist(array: pa.Array | pa.ChunkedArray) -> list[Any]:
-    """The Python values of ``array``. Through NumPy where that is exact (text, and numbers without NULLs): it is
-    several times faster than ``to_pylist`` for text, whereas NumPy would turn a NULL integer into NaN."""
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) or array.null_count == 0:
-        if not pa.types.is_timestamp(array.type):
-            return array.to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
-    return array.to_pylist()  # type: ignore[no-any-return]
-
-
 def _rows(table: pa.Table | pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
     """The rows of ``table`` as tuples, for ``executemany``."""
-    return zip(*(_pylist(table.column(i)) for i in range(table.num_columns)), strict=True)
+    return zip(*(python_values(table.column(i)) for i in range(table.num_columns)), strict=True)
 
 
 def _split_constants(table: pa.Table, key: str = "external_id") -> tuple[pa.Table, dict[str, Any]]:

@@ -328,7 +328,7 @@ def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: For
     rows = con.sql("SELECT * FROM customers_out ORDER BY external_id").to_arrow_table()
     total = rows.num_rows
     step = settings.import_batch_rows
-    conn = store_connect(url)
+    conn = store_connect(url, bulk=True)
     try:
         for start in range(0, max(total, 1), step):
             table = _customer_table(rows.slice(start, step), source=fmt.name, run_id=report.run_id, cipher=cipher,
@@ -355,7 +355,7 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
                 "ON f.customer_external_id = c.external_id")
     total = con.execute("SELECT count(*) FROM orders_out").fetchall()[0][0]
     step = settings.import_batch_rows
-    conn = store_connect(url)
+    conn = store_connect(url, bulk=True)
     try:
         if progress:
             progress("load", 0, total)

@@ -29,13 +29,21 @@ def is_sqlite_url(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def store_connect(url: str) -> Any:
-    """A DB-API connection in autocommit mode for a store URL; group statements with :func:`transaction`."""
+def store_connect(url: str, *, bulk: bool = False) -> Any:
+    """A DB-API connection in autocommit mode for a store URL; group statements with :func:`transaction`.
+
+    ``bulk=True`` (SQLite) is for connections that write keys they have just joined from their parents in the
+    same transaction (import merges, snapshot copies): foreign keys are not re-checked there (the check would only
+    repeat those lookups, a third of a merge's time), temporary tables stay in memory and sorts use both cores.
+    SQLAlchemy's own connections always check foreign keys.
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         conn = sqlite3.connect(parsed.database or ":memory:", isolation_level=None, timeout=30)
-        for pragma in ("busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL", "cache_size=-262144"):
+        pragmas = ["busy_timeout=30000", "synchronous=NORMAL", "cache_size=-262144"]
+        pragmas += ["foreign_keys=OFF", "temp_store=MEMORY", "threads=2"] if bulk else ["foreign_keys=ON"]
+        for pragma in pragmas:
             conn.execute(f"PRAGMA {pragma}")
         return conn
     if backend == "postgresql":
