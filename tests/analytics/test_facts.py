@@ -46,7 +46,7 @@ def test_import_writes_one_part_per_batch_and_classify_uses_them(settings: Setti
     revision = _revision(settings)
     parts = current_parts(settings, revision)
     assert revision == 1 and parts is not None
-    assert [p.name for p in parts] == ["base-000000000000.parquet", "part-000000000001.parquet"]
+    assert [p.name for p in parts] == ["base-000000000000.parquet", "new-000000000001.parquet"]
     classify(settings=settings, as_of=AS_OF)
     assert [p.name for p in facts_dir(settings).glob("base-*")] == ["base-000000000000.parquet"]  # no rebuild
 
@@ -56,7 +56,10 @@ def test_a_changed_order_wins_over_its_older_version(settings: Settings, tmp_pat
     changed = [("A1", "c1", "2025-01-02", "110"), *ROWS[1:]]
     _import(settings, tmp_path, changed, "orders2.csv")
     assert _revision(settings) == 2
+    assert (facts_dir(settings) / "part-000000000002.parquet").exists()  # holds orders seen before
     classify(settings=settings, as_of=AS_OF)
+    # The versions were merged into a new base, so the next classification reads one file.
+    assert [p.name for p in current_parts(settings, 2) or []] == ["base-000000000002.parquet"]
     got = {r["customer_id"]: r for r in _export(settings, tmp_path)}
     assert float(got["c1"]["monetary"]) == 122.5 and got["c1"]["frequency"] == 2
     assert got["c3"]["frequency"] == 1  # the cancelled order is not a purchase
@@ -87,7 +90,7 @@ def test_a_missing_part_makes_classify_read_the_store(settings: Settings, tmp_pa
     got = {r["customer_id"]: r for r in _export(settings, tmp_path)}
     assert float(got["c2"]["monetary"]) == 500.0
     assert (facts_dir(settings) / "base-000000000002.parquet").exists()
-    assert not (facts_dir(settings) / "part-000000000001.parquet").exists()
+    assert not (facts_dir(settings) / "new-000000000001.parquet").exists()
 
 
 def test_orders_from_before_the_mirror_are_not_forgotten(settings: Settings, tmp_path: Path) -> None:

@@ -99,14 +99,18 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
     finally:
         conn.close()
     parts = facts.current_parts(settings, revision)
-    order_facts = facts.read_parts(parts) if parts is not None else _rebuild_facts(settings, tmp)
+    if parts is None:
+        parts = [_rebuild_facts(settings, tmp)]
+    elif facts.needs_dedupe(parts):
+        # Compact: the newest versions become the base of this revision, so the next reads are a plain scan.
+        parts = [facts.write_part(settings, revision, facts.read_parts(parts), base=True)]
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
-        con.register("f", order_facts)
         con.register("c", customers)
         orders = con.sql(
             "SELECT c.id AS customer_id, f.ordered_at, f.amount_cents, f.refunded_cents, f.is_paid "
-            "FROM f JOIN c ON c.source = f.source AND c.external_id = f.customer_external_id "
+            f"FROM ({facts.parts_sql(parts)}) f "
+            "JOIN c ON c.source = f.source AND c.external_id = f.customer_external_id "
             f"WHERE f.is_paid AND f.ordered_at <= TIMESTAMP '{end}'"
         ).to_arrow_table()
     finally:
@@ -114,7 +118,7 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
     return orders, customers.select(["id"])
 
 
-def _rebuild_facts(settings: Settings, tmp: Path) -> pa.Table:
+def _rebuild_facts(settings: Settings, tmp: Path) -> Path:
     """Read every order's facts from the SQLite store and make them the mirror's new base (same revision)."""
     url = settings.store_url
     table, revision = sqlite_bulk_read_with_revision(
@@ -137,8 +141,7 @@ def _rebuild_facts(settings: Settings, tmp: Path) -> pa.Table:
             ).to_arrow_table()
         finally:
             con.close()
-    facts.write_part(settings, revision, rows, base=True)
-    return rows.cast(facts.FACTS_SCHEMA)
+    return facts.write_part(settings, revision, rows, base=True)
 
 
 def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, settings: Settings,

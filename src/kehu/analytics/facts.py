@@ -35,7 +35,9 @@ FACTS_SCHEMA = pa.schema([
     ("refunded_cents", pa.int64()),
     ("is_paid", pa.bool_()),
 ])
-_PART = re.compile(r"^(base|part)-(\d{12})\.parquet$")
+#: base-R: every order at revision R. part-R: the orders batch R wrote (some may be newer versions of orders in
+#: earlier files). new-R: a batch whose orders were all inserted by it, so no earlier file holds any of them.
+_PART = re.compile(r"^(base|part|new)-(\d{12})\.parquet$")
 
 
 def facts_dir(settings: Settings) -> Path:
@@ -57,11 +59,17 @@ def orders_revision(cur: Any) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def write_part(settings: Settings, revision: int, facts: pa.Table, *, base: bool = False) -> Path:
-    """Write one part (or the base) of the mirror atomically: a reader sees the whole file or none."""
+def write_part(settings: Settings, revision: int, facts: pa.Table, *, base: bool = False,
+               all_new: bool = False) -> Path:
+    """Write one part (or the base) of the mirror atomically: a reader sees the whole file or none.
+
+    ``all_new``: every order in ``facts`` was inserted by this revision (none existed before), which lets readers
+    skip the newest-version-wins step when all parts are like that.
+    """
     folder = facts_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{'base' if base else 'part'}-{revision:012d}.parquet"
+    kind = "base" if base else "new" if all_new else "part"
+    path = folder / f"{kind}-{revision:012d}.parquet"
     tmp = folder / f".{uuid.uuid4().hex}.tmp"
     pq.write_table(facts.select(FACTS_SCHEMA.names).cast(FACTS_SCHEMA), tmp)
     os.replace(tmp, path)
@@ -92,7 +100,7 @@ def current_parts(settings: Settings, revision: int) -> list[Path] | None:
     if not bases:
         return None
     base = max(bases, key=lambda p: p[1])
-    have = {p[1]: p[2] for p in parts if p[0] == "part" and base[1] < p[1] <= revision}
+    have = {p[1]: p[2] for p in parts if p[0] != "base" and base[1] < p[1] <= revision}
     if set(have) != set(range(base[1] + 1, revision + 1)):
         return None
     return [base[2]] + [have[r] for r in sorted(have)]
@@ -108,19 +116,29 @@ def start_mirror(settings: Settings, cur: Any) -> None:
         write_part(settings, 0, FACTS_SCHEMA.empty_table(), base=True)
 
 
+def needs_dedupe(paths: list[Path]) -> bool:
+    """True when an order may stand in more than one of ``paths`` (some part after the base is not all-new)."""
+    return any(_PART.match(p.name) and _PART.match(p.name).group(1) == "part" for p in paths[1:])  # type: ignore[union-attr]
+
+
+def parts_sql(paths: list[Path]) -> str:
+    """A DuckDB query over ``paths`` giving the newest version of every order (later files win)."""
+    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    columns = ", ".join(FACTS_SCHEMA.names)
+    if not needs_dedupe(paths):
+        return f"SELECT {columns} FROM read_parquet({files})"
+    # File names sort by revision within a folder ('new' and 'part' after 'base').
+    return (f"SELECT {columns} FROM read_parquet({files}, filename = true) "
+            "QUALIFY row_number() OVER (PARTITION BY source, external_id "
+            "ORDER BY regexp_extract(filename, '(\\d{12})\\.parquet$', 1) DESC) = 1")
+
+
 def read_parts(paths: list[Path]) -> pa.Table:
-    """The newest version of every order in ``paths`` (later files win)."""
+    """The newest version of every order in ``paths`` as one Arrow table."""
     if not paths:
         return FACTS_SCHEMA.empty_table()
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
-        files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-        columns = ", ".join(FACTS_SCHEMA.names)
-        if len(paths) == 1:
-            sql = f"SELECT {columns} FROM read_parquet({files})"
-        else:
-            sql = (f"SELECT {columns} FROM read_parquet({files}, filename = true) "
-                   "QUALIFY row_number() OVER (PARTITION BY source, external_id ORDER BY filename DESC) = 1")
-        return con.sql(sql).to_arrow_table().cast(FACTS_SCHEMA)
+        return con.sql(parts_sql(paths)).to_arrow_table().cast(FACTS_SCHEMA)
     finally:
         con.close()

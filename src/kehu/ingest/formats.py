@@ -63,7 +63,8 @@ GENERIC_ORDERS = Format(
     aliases={
         "order_id": ("order_id", "order id", "order", "订单号", "订单编号", "订单id"),
         "customer_id": ("customer_id", "customer id", "customer", "客户id", "客户编号", "会员id", "用户id", "买家"),
-        "ordered_at": ("ordered_at", "order_date", "date", "created_at", "下单时间", "订单日期", "日期", "订单创建时间"),
+        "ordered_at": ("ordered_at", "order_date", "date", "created_at",
+                       "下单时间", "订单日期", "日期", "订单创建时间"),
         "amount": ("amount", "total", "paid_amount", "金额", "实付金额", "订单金额", "支付金额"),
         "status": ("status", "order_status", "状态", "订单状态"),
         "channel": ("channel", "渠道", "来源"),

@@ -140,7 +140,8 @@ def _safe_cell(value: str | None) -> str:
 
 def _email_keys(con: duckdb.DuckDBPyConnection, cipher: FieldCipher) -> None:
     """Shopify: the customer key is the e-mail; replace it with ``e:`` + its blind index, keep the address as email."""
-    ids = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM mapped WHERE customer_id IS NOT NULL").fetchall()]
+    found = con.execute("SELECT DISTINCT customer_id FROM mapped WHERE customer_id IS NOT NULL").fetchall()
+    ids = [r[0] for r in found]
     keys = [("e:" + (cipher.blind_index("email", normalise_email(v)) or "")) if "@" in v else v for v in ids]
     con.register("email_keys", pa.table({"raw_id": pa.array(ids, pa.string()), "key": pa.array(keys, pa.string())}))
     con.execute("""
@@ -194,7 +195,8 @@ def _customer_table(rows: pa.Table, *, source: str, run_id: int, cipher: FieldCi
         key = cipher.index_key
         columns = [rows[c].to_pylist() for c in (*pii, *plain)]
         out["row_hash"] = pa.array(
-            [hmac.new(key, repr(values).encode(), hashlib.sha256).hexdigest()[:32] for values in zip(*columns, strict=True)],
+            [hmac.new(key, repr(values).encode(), hashlib.sha256).hexdigest()[:32]
+             for values in zip(*columns, strict=True)],
             pa.string(),
         )
     out["import_run_id"] = pa.array([run_id] * n, pa.int64())
@@ -388,6 +390,7 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
                          "ORDER BY rowid").to_arrow_table()
         lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
         table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
+        inserted_before = report.counts.inserted
         with transaction(conn) as cur:
             report.counts.new_customers += insert_new_customers(cur, _for_store(table, url))
             upsert_orders(cur, _for_store(orders, url), lines, report.run_id, report.counts)
@@ -396,7 +399,8 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         if is_sqlite_url(url):
             part = con.sql(f"SELECT {', '.join(facts.FACTS_SCHEMA.names)} FROM orders_out "
                            f"WHERE rowid >= {start} AND rowid < {start + step}").to_arrow_table()
-            facts.write_part(settings, revision, part)
+            facts.write_part(settings, revision, part,
+                             all_new=report.counts.inserted - inserted_before == part.num_rows)
         if progress:
             progress("load", min(start + step, total), total)
 

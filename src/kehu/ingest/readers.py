@@ -37,7 +37,10 @@ def clean_header(name: object) -> str:
 
 
 def header_key(name: str) -> str:
-    """The comparison key of a header: lower-case letters, digits and CJK only (``'Lineitem SKU'`` → ``'lineitemsku'``)."""
+    """The comparison key of a header: lower-case letters, digits and CJK only.
+
+    ``'Lineitem SKU'`` → ``'lineitemsku'``.
+    """
     return re.sub(r"[^0-9a-z\u4e00-\u9fff]", "", clean_header(name).lower())
 
 

@@ -97,13 +97,15 @@ def resolve_mapping(fmt: Format, headers: list[str], overrides: dict[str, str], 
     canonical = ORDER_FIELDS if fmt.kind == "orders" else CUSTOMER_FIELDS
     for name in overrides:
         if name not in canonical:
-            raise InvalidInput(f"--map {name}=…: {name!r} is not a {fmt.kind} field; fields are: {', '.join(canonical)}")
+            raise InvalidInput(
+                f"--map {name}=…: {name!r} is not a {fmt.kind} field; fields are: {', '.join(canonical)}")
     by_key = {header_key(h): h for h in headers}
     found: dict[str, str] = {}
     sources: dict[str, tuple[str, ...]] = {}
     for name, header in overrides.items():
         if header not in headers and header_key(header) not in by_key:
-            raise FileProblem(f"{file}: --map {name}={header}: no column {header!r}; headers found: {', '.join(headers)}")
+            raise FileProblem(
+                f"{file}: --map {name}={header}: no column {header!r}; headers found: {', '.join(headers)}")
         found[name] = header if header in headers else by_key[header_key(header)]
         sources[name] = (found[name],)
     for name in fields:
