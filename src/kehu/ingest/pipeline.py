@@ -39,6 +39,7 @@ from kehu.ingest.readers import read_raw
 from kehu.ingest.transform import build_mapped, resolve_mapping, transform_customers, transform_orders
 from kehu.privacy import FieldCipher, normalise_email, normalise_phone
 from kehu.store import ImportRun, open_store, session_scope
+from kehu.store.arrow import for_store
 
 #: progress(stage, done, total): stage is "read", "validate" or "load".
 ProgressFn = Callable[[str, int, int], None]
@@ -207,17 +208,6 @@ def _customer_table(rows: pa.Table, *, source: str, run_id: int, cipher: FieldCi
     return table
 
 
-def _for_store(table: pa.Table, url: str) -> pa.Table:
-    """SQLite keeps timestamps as ISO text (as SQLAlchemy does); PostgreSQL gets real timestamps."""
-    if not is_sqlite_url(url):
-        return table
-    for i, fld in enumerate(table.schema):
-        if pa.types.is_timestamp(fld.type):
-            text = pc.strftime(table.column(i), format="%Y-%m-%d %H:%M:%S")
-            table = table.set_column(i, fld.name, text)
-    return table
-
-
 def _owner() -> str:
     return f"running in process {os.getpid()} on {socket.gethostname()}"
 
@@ -336,7 +326,7 @@ def _load_customers(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: For
             table = _customer_table(rows.slice(start, step), source=fmt.name, run_id=report.run_id, cipher=cipher,
                                     full=True, fields=fields)
             with transaction(conn) as cur:
-                upsert_customers(cur, _for_store(table, url), report.counts)
+                upsert_customers(cur, for_store(table, url), report.counts)
                 save_counts(cur, report.run_id, report.counts)
             if progress:
                 progress("load", min(start + step, total), total)
@@ -392,8 +382,8 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
         inserted_before = report.counts.inserted
         with transaction(conn) as cur:
-            report.counts.new_customers += insert_new_customers(cur, _for_store(table, url))
-            upsert_orders(cur, _for_store(orders, url), lines, report.run_id, report.counts)
+            report.counts.new_customers += insert_new_customers(cur, for_store(table, url))
+            upsert_orders(cur, for_store(orders, url), lines, report.run_id, report.counts)
             save_counts(cur, report.run_id, report.counts)
             revision = facts.bump_orders_revision(cur)
         if is_sqlite_url(url):
