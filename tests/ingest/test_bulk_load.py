@@ -26,9 +26,9 @@ def test_index_is_back_after_a_bulk_load_and_after_a_failure(settings, tmp_path:
     seen = []
     real = pipeline.upsert_orders
 
-    def spy(cur, orders, lines, run_id, counts):  # type: ignore[no-untyped-def]
+    def spy(cur, orders, lines, run_id, counts, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(cur.execute(INDEX).fetchall())
-        real(cur, orders, lines, run_id, counts)
+        real(cur, orders, lines, run_id, counts, **kwargs)
         if len(seen) == 2:
             raise RuntimeError("power cut")
 

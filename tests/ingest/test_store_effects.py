@@ -59,12 +59,12 @@ def test_crash_in_the_second_batch_keeps_the_first(store_settings, tmp_path: Pat
     real = pipeline.upsert_orders
     calls = {"n": 0}
 
-    def crash_on_second_batch(cur, orders, lines, run_id, counts):  # type: ignore[no-untyped-def]
+    def crash_on_second_batch(cur, orders, lines, run_id, counts, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 2:
-            real(cur, orders, lines, run_id, counts)  # the batch is half written when the crash comes
+            real(cur, orders, lines, run_id, counts, **kwargs)  # the batch is half written when the crash comes
             raise RuntimeError("power cut")
-        real(cur, orders, lines, run_id, counts)
+        real(cur, orders, lines, run_id, counts, **kwargs)
 
     monkeypatch.setattr(pipeline, "upsert_orders", crash_on_second_batch)
     with pytest.raises(RuntimeError, match="power cut"):

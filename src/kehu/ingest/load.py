@@ -16,12 +16,20 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kehu.store.arrow import is_sqlite_url, python_values, store_connect, transaction
+from kehu.store.arrow import (
+    is_sqlite_url,
+    python_values,
+    remove_bulk_file,
+    sqlite_bulk_file,
+    store_connect,
+    transaction,
+)
 
 __all__ = ["Counts", "is_sqlite_url", "stage", "store_connect", "transaction"]
 
@@ -66,12 +74,37 @@ def _stage_sqlite(cur: sqlite3.Cursor, name: str, table: pa.Table) -> None:
         cur.executemany(f"INSERT INTO {name} VALUES ({marks})", _rows(batch))
 
 
+def prestage_orders(conn: sqlite3.Connection, orders: pa.Table, tmp_dir: Path) -> tuple[Path, Split]:
+    """SQLite, before a batch's transaction: write the batch's varying order columns into a scratch file (ADBC, in
+    C) and attach it as ``bulk``, where the merge finds ``kehu_stage_orders`` by name. About a fifth of the time of
+    ``executemany`` into a TEMP table. Returns the file (for :func:`release_stage`) and the column split."""
+    split = _split_constants(orders)
+    scratch = sqlite_bulk_file({"kehu_stage_orders": split[0]}, tmp_dir)
+    try:
+        conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
+    except BaseException:
+        remove_bulk_file(scratch)
+        raise
+    return scratch, split
+
+
+def release_stage(conn: sqlite3.Connection, scratch: Path) -> None:
+    """Detach and delete a scratch file of :func:`prestage_orders` (after the batch's transaction)."""
+    try:
+        conn.execute("DETACH DATABASE bulk")
+    finally:
+        remove_bulk_file(scratch)
+
+
 def _rows(table: pa.Table | pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
     """The rows of ``table`` as tuples, for ``executemany``."""
     return zip(*(python_values(table.column(i)) for i in range(table.num_columns)), strict=True)
 
 
-def _split_constants(table: pa.Table, key: str = "external_id") -> tuple[pa.Table, dict[str, Any]]:
+Split = tuple[pa.Table, dict[str, Any]]
+
+
+def _split_constants(table: pa.Table, key: str = "external_id") -> Split:
     """``table`` without the columns that hold one value on every row (or only NULLs), and those values; the ``key``
     column always stays (it makes one row of ``executemany`` per row).
 
@@ -171,10 +204,14 @@ def _insert_new_customers_sqlite(cur: sqlite3.Cursor, customers: pa.Table) -> in
     return int(cur.connection.total_changes - before)
 
 
-def upsert_orders(cur: Any, orders: pa.Table, lines: pa.Table, run_id: int, counts: Counts) -> None:
-    """Merge one batch of orders and their lines. Changed orders get their lines replaced."""
+def upsert_orders(cur: Any, orders: pa.Table, lines: pa.Table, run_id: int, counts: Counts,
+                  prestaged: Split | None = None) -> None:
+    """Merge one batch of orders and their lines. Changed orders get their lines replaced.
+
+    ``prestaged``: on SQLite, the split that :func:`prestage_orders` already put in ``bulk.kehu_stage_orders``.
+    """
     if isinstance(cur, sqlite3.Cursor):
-        _upsert_orders_sqlite(cur, orders, lines, run_id, counts)
+        _upsert_orders_sqlite(cur, orders, lines, run_id, counts, prestaged)
         return
     stage(cur, "kehu_stage_orders", orders)
     cur.execute("""
@@ -231,7 +268,7 @@ def _replace_lines(cur: Any, lines: pa.Table, run_id: int) -> None:
 
 
 def _upsert_orders_sqlite(cur: sqlite3.Cursor, orders: pa.Table, lines: pa.Table, run_id: int,
-                         counts: Counts) -> None:
+                         counts: Counts, prestaged: Split | None = None) -> None:
     """SQLite: stage only the batch's varying columns (constants and all-NULL columns become literals), then one
     ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE the hash changed``; the batch comes sorted by order id, so
     the unique index grows at its end.
@@ -242,8 +279,13 @@ def _upsert_orders_sqlite(cur: sqlite3.Cursor, orders: pa.Table, lines: pa.Table
     """
     if not orders.num_rows:
         return
-    varying, constants = _split_constants(orders)
-    stage(cur, "kehu_stage_orders", varying)
+    if prestaged is None:
+        varying, constants = _split_constants(orders)
+        stage(cur, "kehu_stage_orders", varying)
+    else:
+        varying, constants = prestaged
+        # A TEMP table of the same name (left by an earlier batch's lines) would hide bulk.kehu_stage_orders.
+        cur.execute("DROP TABLE IF EXISTS temp.kehu_stage_orders")
 
     def value(col: str) -> str:
         return f"s.{col}" if col in varying.column_names else _literal(constants.get(col))

@@ -28,6 +28,8 @@ from kehu.ingest.load import (
     deferred_order_indexes,
     insert_new_customers,
     is_sqlite_url,
+    prestage_orders,
+    release_stage,
     restore_order_indexes,
     save_counts,
     store_connect,
@@ -381,11 +383,19 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
         table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
         inserted_before = report.counts.inserted
-        with transaction(conn) as cur:
-            report.counts.new_customers += insert_new_customers(cur, for_store(table, url))
-            upsert_orders(cur, for_store(orders, url), lines, report.run_id, report.counts)
-            save_counts(cur, report.run_id, report.counts)
-            revision = facts.bump_orders_revision(cur)
+        stored = for_store(orders, url)
+        scratch, split = None, None
+        if is_sqlite_url(url) and stored.num_rows:
+            scratch, split = prestage_orders(conn, stored, Path(settings.data_dir) / "tmp")
+        try:
+            with transaction(conn) as cur:
+                report.counts.new_customers += insert_new_customers(cur, for_store(table, url))
+                upsert_orders(cur, stored, lines, report.run_id, report.counts, prestaged=split)
+                save_counts(cur, report.run_id, report.counts)
+                revision = facts.bump_orders_revision(cur)
+        finally:
+            if scratch is not None:
+                release_stage(conn, scratch)
         if is_sqlite_url(url):
             part = con.sql(f"SELECT {', '.join(facts.FACTS_SCHEMA.names)} FROM orders_out "
                            f"WHERE rowid >= {start} AND rowid < {start + step}").to_arrow_table()
