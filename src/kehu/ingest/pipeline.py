@@ -399,8 +399,13 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         if is_sqlite_url(url):
             part = con.sql(f"SELECT {', '.join(facts.FACTS_SCHEMA.names)} FROM orders_out "
                            f"WHERE rowid >= {start} AND rowid < {start + step}").to_arrow_table()
-            facts.write_part(settings, revision, part,
-                             all_new=report.counts.inserted - inserted_before == part.num_rows)
+            try:
+                facts.write_part(settings, revision, part,
+                                 all_new=report.counts.inserted - inserted_before == part.num_rows)
+            except OSError:
+                # The batch is committed; without its part the mirror is simply not current, and the next
+                # classification reads the store instead (the mirror is a cache, never the truth).
+                pass
         if progress:
             progress("load", min(start + step, total), total)
 
