@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import logging
 import os
 import re
 import socket
@@ -42,6 +43,8 @@ from kehu.ingest.transform import build_mapped, resolve_mapping, transform_custo
 from kehu.privacy import FieldCipher, normalise_email, normalise_phone
 from kehu.store import ImportRun, open_store, session_scope
 from kehu.store.arrow import for_store
+
+log = logging.getLogger(__name__)
 
 #: progress(stage, done, total): stage is "read", "validate" or "load".
 ProgressFn = Callable[[str, int, int], None]
@@ -402,10 +405,11 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
             try:
                 facts.write_part(settings, revision, part,
                                  all_new=report.counts.inserted - inserted_before == part.num_rows)
-            except OSError:
+            except OSError as exc:
                 # The batch is committed; without its part the mirror is simply not current, and the next
                 # classification reads the store instead (the mirror is a cache, never the truth).
-                pass
+                log.warning("orders mirror part %s not written (%s); classification will read the store",
+                            revision, exc)
         if progress:
             progress("load", min(start + step, total), total)
 
