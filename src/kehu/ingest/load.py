@@ -140,6 +140,19 @@ def _literal(value: Any) -> str:  # noqa: ANN401
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _merge_counts(cur: Any, staged: str, target: str) -> tuple[int, int, int]:
+    """(new, changed, unchanged) rows of ``staged`` against ``target`` by (source, external id) and content hash."""
+    cur.execute(f"""
+        SELECT SUM(CASE WHEN t.id IS NULL THEN 1 ELSE 0 END),
+               SUM(CASE WHEN t.id IS NOT NULL AND (t.row_hash IS NULL OR t.row_hash <> s.row_hash) THEN 1 ELSE 0 END),
+               SUM(CASE WHEN t.row_hash = s.row_hash THEN 1 ELSE 0 END)
+        FROM {staged} s
+        LEFT JOIN {target} t ON t.source = s.source AND t.external_id = s.external_id
+    """)
+    new, changed, same = (int(v or 0) for v in cur.fetchone())
+    return new, changed, same
+
+
 def _scalar(cur: Any, sql: str) -> int:
     cur.execute(sql)
     row = cur.fetchone()
@@ -167,14 +180,7 @@ def upsert_customers(cur: Any, customers: pa.Table, counts: Counts) -> None:
     """Insert or update customers from a customers file; rows whose keyed hash is unchanged are not touched."""
     stage(cur, "kehu_stage_customers", customers)
     cols = [c for c in CUSTOMER_COLUMNS if c in customers.column_names]
-    cur.execute("""
-        SELECT SUM(CASE WHEN c.id IS NULL THEN 1 ELSE 0 END),
-               SUM(CASE WHEN c.id IS NOT NULL AND (c.row_hash IS NULL OR c.row_hash <> s.row_hash) THEN 1 ELSE 0 END),
-               SUM(CASE WHEN c.row_hash = s.row_hash THEN 1 ELSE 0 END)
-        FROM kehu_stage_customers s
-        LEFT JOIN customers c ON c.source = s.source AND c.external_id = s.external_id
-    """)
-    inserted, updated, unchanged = (int(v or 0) for v in cur.fetchone())
+    inserted, updated, unchanged = _merge_counts(cur, "kehu_stage_customers", "customers")
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("source", "external_id"))
     cur.execute(f"""
         INSERT INTO customers ({', '.join(cols)}) SELECT {', '.join(cols)} FROM kehu_stage_customers WHERE true
@@ -214,14 +220,7 @@ def upsert_orders(cur: Any, orders: pa.Table, lines: pa.Table, run_id: int, coun
         _upsert_orders_sqlite(cur, orders, lines, run_id, counts, prestaged)
         return
     stage(cur, "kehu_stage_orders", orders)
-    cur.execute("""
-        SELECT SUM(CASE WHEN o.id IS NULL THEN 1 ELSE 0 END),
-               SUM(CASE WHEN o.id IS NOT NULL AND (o.row_hash IS NULL OR o.row_hash <> s.row_hash) THEN 1 ELSE 0 END),
-               SUM(CASE WHEN o.row_hash = s.row_hash THEN 1 ELSE 0 END)
-        FROM kehu_stage_orders s
-        LEFT JOIN orders o ON o.source = s.source AND o.external_id = s.external_id
-    """)
-    inserted, updated, unchanged = (int(v or 0) for v in cur.fetchone())
+    inserted, updated, unchanged = _merge_counts(cur, "kehu_stage_orders", "orders")
     targets = ", ".join(ORDER_COLUMNS)
     values = ", ".join("c.id" if col == "customer_id" else f"{run_id}" if col == "import_run_id" else f"s.{col}"
                        for col in ORDER_COLUMNS)
