@@ -117,6 +117,9 @@ def _print_classification(report: Any, lang: str = "zh") -> None:
 
     out.print(f"snapshot {report.snapshot_id} as of {report.as_of}: {report.customers} customers, "
               f"{report.buyers} with orders", highlight=False)
+    if not report.customers:
+        out.print("the store has no customers yet: import orders first (kehu import orders FILE)", highlight=False)
+        return
     for kind, title, counts in (("rfm_class", "RFM class 八类客户", report.by_class),
                                 ("rfm_group", "RFM group 分组", report.by_group),
                                 ("lifecycle_stage", "Lifecycle stage 生命周期", report.by_stage)):
@@ -197,8 +200,13 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from kehu.store import open_store
     from kehu.web.app import create_app
+    from kehu.web.auth import ensure_admin
 
     open_store(settings.store_url)
+    password = ensure_admin(settings)  # a store without users gets its admin here (as `kehu init` does)
+    if password:
+        out.print(f"admin user created — login: admin / {password}  (shown once)", highlight=False)
+    out.print(f"serving on http://{host}:{port}/", highlight=False)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
