@@ -84,3 +84,9 @@ def test_bad_secret_setting_is_reported(env: Path, monkeypatch: pytest.MonkeyPat
 def test_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0 and result.output.strip() == "0.1.0"
+
+
+def test_classify_on_an_empty_store_says_what_to_do(env: Path) -> None:
+    result = runner.invoke(app, ["classify", "--as-of", "2025-01-31"])
+    assert result.exit_code == 0, result.output
+    assert "0 customers" in result.output and "import orders first" in result.output
