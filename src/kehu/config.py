@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `kehu serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `kehu serve` listens on.")
     session_hours: int = Field(12, ge=1, description="A web sign-in expires after this many hours.")
+    secure_cookies: bool = Field(
+        False, description="Send the session cookie over HTTPS only; turn on when kehu is served behind HTTPS."
+    )
     language: Literal["zh", "en"] = Field("zh", description="Default language of the web app.")
 
     @field_validator("secret_key")

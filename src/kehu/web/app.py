@@ -191,7 +191,7 @@ def create_app(settings: Settings) -> FastAPI:
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_hours * 3600,
         same_site="lax",
-        https_only=False,
+        https_only=settings.secure_cookies,
     )
     app.add_middleware(LanguageCookieMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
