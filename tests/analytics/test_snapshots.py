@@ -98,3 +98,19 @@ def test_export_without_snapshot_says_what_to_do(settings: Settings, tmp_path: P
         export_classifications(settings=settings, out=tmp_path / "x.csv", as_of=date(2024, 1, 1))
     with pytest.raises(InvalidInput, match="use .csv, .xlsx or .parquet"):
         export_classifications(settings=settings, out=tmp_path / "x.json")
+
+
+def test_snapshot_summary_equals_the_orders_queries(store_settings: Settings, tmp_path: Path) -> None:
+    """The key figures and monthly revenue stored with a snapshot are what the dashboard's order queries give."""
+    from kehu.web import queries
+
+    _load(store_settings, tmp_path)
+    report = classify(settings=store_settings, as_of=date(2025, 1, 31))
+    with session_scope(store_settings.store_url) as session:
+        snapshot = session.get(ClassificationSnapshot, report.snapshot_id)
+        stored = queries.snapshot_figures(session, snapshot)
+        assert snapshot.summary is not None and stored == queries.key_figures(session, until=date(2025, 1, 31))
+        assert stored.orders == 10 and stored.buyers == 7 and stored.revenue_cents == 73_600
+        assert queries.snapshot_months(session, snapshot) == queries.monthly_revenue(session, until=date(2025, 1, 31))
+        snapshot.summary = None  # a snapshot from before summaries: computed from the orders
+        assert queries.snapshot_figures(session, snapshot) == stored

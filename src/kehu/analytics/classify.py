@@ -165,8 +165,37 @@ def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, 
     return table, stats
 
 
+def purchase_summary(orders: pa.Table, customers: int) -> dict[str, Any]:
+    """Key figures and monthly revenue of ``orders`` (paid orders up to the as-of date, as read for
+    classification): purchases are those not fully refunded, worth their amount net of refunds (cents)."""
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    try:
+        con.register("o", orders)
+        con.execute("""
+            CREATE TEMP TABLE p AS
+            SELECT customer_id, CAST(ordered_at AS TIMESTAMP) AS ordered_at,
+                   CAST(amount_cents AS BIGINT) - coalesce(CAST(refunded_cents AS BIGINT), 0) AS net
+            FROM o
+            WHERE CAST(is_paid AS BOOLEAN)
+              AND (coalesce(refunded_cents, 0) = 0 OR coalesce(refunded_cents, 0) < amount_cents)
+        """)
+        buyers, n_orders, revenue, repeat = con.execute("""
+            SELECT count(*), coalesce(sum(n), 0), coalesce(sum(cents), 0), count(*) FILTER (WHERE n >= 2)
+            FROM (SELECT customer_id, count(*) AS n, sum(net) AS cents FROM p GROUP BY customer_id)
+        """).fetchall()[0]
+        monthly = con.execute(
+            "SELECT strftime(ordered_at, '%Y-%m') AS m, sum(net) FROM p GROUP BY m ORDER BY m"
+        ).fetchall()
+    finally:
+        con.close()
+    return {
+        "customers": customers, "buyers": int(buyers), "orders": int(n_orders), "revenue_cents": int(revenue),
+        "repeat_buyers": int(repeat), "monthly": [[str(m), int(c)] for m, c in monthly],
+    }
+
+
 def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings_json: dict[str, Any],
-                   cut_points: dict[str, Any]) -> int:
+                   cut_points: dict[str, Any], summary: dict[str, Any] | None = None) -> int:
     """Write ``table`` as the snapshot for ``as_of`` in one transaction, replacing an older one of the same date.
 
     On SQLite the rows go through a scratch file (:func:`~kehu.store.arrow.sqlite_bulk_file`) and one
@@ -175,11 +204,11 @@ def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings
     url = settings.store_url
     rows = table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
     if is_sqlite_url(url):
-        return _write_snapshot_sqlite(settings, rows, as_of, settings_json, cut_points)
+        return _write_snapshot_sqlite(settings, rows, as_of, settings_json, cut_points, summary)
     conn = store_connect(url)
     try:
         with transaction(conn) as cur:
-            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points)
+            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points, summary)
             rows = rows.append_column("snapshot_id", pa.array([snapshot_id] * rows.num_rows, pa.int32()))
             if rows.num_rows:
                 append_rows(cur, "classifications", rows)
@@ -193,10 +222,12 @@ def _quote(obj: Any) -> str:
     return "'" + json.dumps(obj, ensure_ascii=False).replace("'", "''") + "'"
 
 
-def _new_snapshot(cur: Any, as_of: date, n: int, settings_json: dict[str, Any], cut_points: dict[str, Any]) -> int:
-    cur.execute("INSERT INTO classification_snapshots (as_of, status, customers, settings, cut_points) "
-                f"VALUES ('{as_of.isoformat()}', 'building', {n}, {_quote(settings_json)}, {_quote(cut_points)}) "
-                "RETURNING id")
+def _new_snapshot(cur: Any, as_of: date, n: int, settings_json: dict[str, Any], cut_points: dict[str, Any],
+                  summary: dict[str, Any] | None) -> int:
+    summary_sql = "NULL" if summary is None else _quote(summary)
+    cur.execute("INSERT INTO classification_snapshots (as_of, status, customers, settings, cut_points, summary) "
+                f"VALUES ('{as_of.isoformat()}', 'building', {n}, {_quote(settings_json)}, {_quote(cut_points)}, "
+                f"{summary_sql}) RETURNING id")
     return int(cur.fetchall()[0][0])
 
 
@@ -209,14 +240,14 @@ def _publish(cur: Any, as_of: date, snapshot_id: int) -> None:
 
 
 def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, settings_json: dict[str, Any],
-                           cut_points: dict[str, Any]) -> int:
+                           cut_points: dict[str, Any], summary: dict[str, Any] | None) -> int:
     url = settings.store_url
     scratch = sqlite_bulk_file({"rows": for_store(rows, url)}, Path(settings.data_dir) / "tmp")
     conn = store_connect(url, bulk=True)  # the rows come from this store's customers: no foreign-key re-check
     try:
         conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
         with transaction(conn) as cur:
-            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points)
+            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points, summary)
             columns = ", ".join(SNAPSHOT_SCHEMA.names)
             cur.execute(f"INSERT INTO classifications ({columns}, snapshot_id) "
                         f"SELECT {columns}, {snapshot_id} FROM bulk.rows")
@@ -268,7 +299,9 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         "rfm_window_days": settings.rfm_window_days,
         "lifecycle": LifecycleRules.from_settings(settings).__dict__,
     }
-    snapshot_id = write_snapshot(settings, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points)
+    summary = purchase_summary(orders, customers.num_rows)
+    snapshot_id = write_snapshot(settings, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points,
+                                 summary=summary)
     seconds["write"] = time.perf_counter() - t2
     return ClassifyReport(
         snapshot_id=snapshot_id,

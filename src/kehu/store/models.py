@@ -155,6 +155,10 @@ class ClassificationSnapshot(Base):
     customers: Mapped[int] = mapped_column(Integer, default=0)
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     cut_points: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: Key figures and monthly revenue of the purchases up to ``as_of``, computed with the snapshot so that the
+    #: dashboard does not scan the orders (``customers``, ``buyers``, ``orders``, ``revenue_cents``,
+    #: ``repeat_buyers``, ``monthly``: [[YYYY-MM, cents], …]). NULL for snapshots made before it existed.
+    summary: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Classification(Base):

@@ -115,6 +115,29 @@ def key_figures(session: Session, *, until: date | None = None) -> KeyFigures:
     )
 
 
+def snapshot_figures(session: Session, snapshot: ClassificationSnapshot) -> KeyFigures:
+    """The key figures of ``snapshot``: stored with it by ``kehu classify``, or computed from the orders for a
+    snapshot made before snapshots carried them."""
+    summary = snapshot.summary or {}
+    if "orders" not in summary:
+        return key_figures(session, until=snapshot.as_of)
+    return KeyFigures(
+        customers=int(summary["customers"]),
+        buyers=int(summary["buyers"]),
+        orders=int(summary["orders"]),
+        revenue_cents=int(summary["revenue_cents"]),
+        repeat_buyers=int(summary["repeat_buyers"]),
+    )
+
+
+def snapshot_months(session: Session, snapshot: ClassificationSnapshot) -> list[tuple[str, int]]:
+    """Monthly revenue up to the snapshot's date: stored with it, or computed from the orders (older snapshots)."""
+    summary = snapshot.summary or {}
+    if "monthly" not in summary:
+        return monthly_revenue(session, until=snapshot.as_of)
+    return [(str(month), int(cents)) for month, cents in summary["monthly"]]
+
+
 def counts_by(session: Session, snapshot_id: int, column: str) -> list[tuple[str | None, int]]:
     """Customers per value of ``column`` (rfm_class, rfm_group or lifecycle_stage) in a snapshot, largest
     first."""

@@ -61,7 +61,7 @@ def dashboard(
     classes = chart_series(db, snapshot.id, "rfm_class", lang)
     groups = chart_series(db, snapshot.id, "rfm_group", lang)
     stages = chart_series(db, snapshot.id, "lifecycle_stage", lang)
-    months = queries.monthly_revenue(db, until=snapshot.as_of)
+    months = queries.snapshot_months(db, snapshot)
     charts = [
         {
             "id": "chart-classes",
@@ -96,7 +96,7 @@ def dashboard(
         },
     ]
     context.update(
-        figures=queries.key_figures(db, until=snapshot.as_of),
+        figures=queries.snapshot_figures(db, snapshot),
         snapshots=queries.ready_snapshots(db),
         charts=charts,
         classified=sum(classes["values"]),
