@@ -114,3 +114,18 @@ def test_snapshot_summary_equals_the_orders_queries(store_settings: Settings, tm
         assert queries.snapshot_months(session, snapshot) == queries.monthly_revenue(session, until=date(2025, 1, 31))
         snapshot.summary = None  # a snapshot from before summaries: computed from the orders
         assert queries.snapshot_figures(session, snapshot) == stored
+
+
+def test_summary_with_an_rfm_window_still_counts_every_purchase(settings: Settings, tmp_path: Path) -> None:
+    """With an RFM window the snapshot's features cover fewer orders; the key figures still count them all."""
+    from kehu.analytics.classify import load_inputs, purchase_summary
+
+    _load(settings, tmp_path)
+    windowed = settings.model_copy(update={"rfm_window_days": 30})
+    orders, customers = load_inputs(windowed, date(2025, 1, 31))
+    summary = purchase_summary(orders, customers.num_rows)
+    assert (summary["orders"], summary["buyers"], summary["revenue_cents"]) == (10, 7, 73_600)
+    report = classify(settings=windowed, as_of=date(2025, 1, 31))
+    with session_scope(settings.store_url) as session:
+        stored = session.get(ClassificationSnapshot, report.snapshot_id).summary
+    assert stored is not None and stored["orders"] == 10 and stored["revenue_cents"] == 73_600

@@ -165,23 +165,32 @@ def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, 
     return table, stats
 
 
-def purchase_summary(orders: pa.Table, customers: int) -> dict[str, Any]:
+def purchase_summary(orders: pa.Table, customers: int, snapshot: pa.Table | None = None) -> dict[str, Any]:
     """Key figures and monthly revenue of ``orders`` (paid orders up to the as-of date, as read for
-    classification): purchases are those not fully refunded, worth their amount net of refunds (cents)."""
+    classification): purchases are those not fully refunded, worth their amount net of refunds (cents).
+
+    ``snapshot``: the snapshot rows when their features cover exactly those purchases (no RFM window); the
+    per-customer figures are then summed from them instead of grouping the orders again.
+    """
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
         con.register("o", orders)
         con.execute("""
-            CREATE TEMP TABLE p AS
+            CREATE TEMP VIEW p AS
             SELECT customer_id, CAST(ordered_at AS TIMESTAMP) AS ordered_at,
                    CAST(amount_cents AS BIGINT) - coalesce(CAST(refunded_cents AS BIGINT), 0) AS net
             FROM o
             WHERE CAST(is_paid AS BOOLEAN)
               AND (coalesce(refunded_cents, 0) = 0 OR coalesce(refunded_cents, 0) < amount_cents)
         """)
-        buyers, n_orders, revenue, repeat = con.execute("""
+        if snapshot is not None:
+            con.register("k", snapshot.select(["frequency", "monetary_cents"]))
+            per_customer = "SELECT frequency AS n, monetary_cents AS cents FROM k WHERE frequency > 0"
+        else:
+            per_customer = "SELECT count(*) AS n, sum(net) AS cents FROM p GROUP BY customer_id"
+        buyers, n_orders, revenue, repeat = con.execute(f"""
             SELECT count(*), coalesce(sum(n), 0), coalesce(sum(cents), 0), count(*) FILTER (WHERE n >= 2)
-            FROM (SELECT customer_id, count(*) AS n, sum(net) AS cents FROM p GROUP BY customer_id)
+            FROM ({per_customer})
         """).fetchall()[0]
         monthly = con.execute(
             "SELECT strftime(ordered_at, '%Y-%m') AS m, sum(net) FROM p GROUP BY m ORDER BY m"
@@ -299,7 +308,7 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         "rfm_window_days": settings.rfm_window_days,
         "lifecycle": LifecycleRules.from_settings(settings).__dict__,
     }
-    summary = purchase_summary(orders, customers.num_rows)
+    summary = purchase_summary(orders, customers.num_rows, table if settings.rfm_window_days is None else None)
     snapshot_id = write_snapshot(settings, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points,
                                  summary=summary)
     seconds["write"] = time.perf_counter() - t2
