@@ -98,7 +98,7 @@ def parse_maps(items: list[str] | None) -> dict[str, str]:
 
 
 #: DuckDB's memory limit during an import.
-DUCKDB_MEMORY = "2GB"
+DUCKDB_MEMORY = "2.5GB"
 
 
 def _duck(settings: Settings) -> duckdb.DuckDBPyConnection:
