@@ -7,7 +7,7 @@ import functools
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -142,14 +142,9 @@ def classify(as_of: AsOf = None) -> None:
     from kehu.analytics import classify as run_classify
 
     settings = _settings()
-    with err.status("classifying…", spinner="dots") if err.is_terminal else _nullcontext():
+    with err.status("classifying…", spinner="dots") if err.is_terminal else nullcontext():
         report = run_classify(settings=settings, as_of=parse_as_of(as_of))
     _print_classification(report)
-
-
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield
 
 
 @export_app.command("classifications")

@@ -22,7 +22,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         Path("kehu-data"),
-        description="Folder for the default SQLite store (kehu.db), the key file, rejects and exports.",
+        description="Folder for the default SQLite store (kehu.db), the key file, rejects files and the "
+        "analytics cache (analytics/, safe to delete).",
     )
     database_url: str | None = Field(
         None,

@@ -28,7 +28,6 @@ from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
 from kehu.config import Settings
 from kehu.store import open_store
 from kehu.store.arrow import (
-    append_rows,
     for_store,
     is_sqlite_url,
     read_arrow,
@@ -220,7 +219,7 @@ def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings
             snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points, summary)
             rows = rows.append_column("snapshot_id", pa.array([snapshot_id] * rows.num_rows, pa.int32()))
             if rows.num_rows:
-                append_rows(cur, "classifications", rows)
+                cur.adbc_ingest("classifications", rows, mode="append")  # PostgreSQL: binary COPY
             _publish(cur, as_of, snapshot_id)
     finally:
         conn.close()

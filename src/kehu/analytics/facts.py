@@ -118,7 +118,7 @@ def start_mirror(settings: Settings, cur: Any) -> None:
 
 def needs_dedupe(paths: list[Path]) -> bool:
     """True when an order may stand in more than one of ``paths`` (some part after the base is not all-new)."""
-    return any(_PART.match(p.name) and _PART.match(p.name).group(1) == "part" for p in paths[1:])  # type: ignore[union-attr]
+    return any(p.name.startswith("part-") for p in paths[1:])
 
 
 def parts_sql(paths: list[Path]) -> str:

@@ -23,15 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kehu.store.arrow import (
-    is_sqlite_url,
     python_values,
     remove_bulk_file,
     sqlite_bulk_file,
-    store_connect,
-    transaction,
 )
-
-__all__ = ["Counts", "is_sqlite_url", "stage", "store_connect", "transaction"]
 
 
 @dataclass

@@ -28,13 +28,10 @@ from kehu.ingest.load import (
     Counts,
     deferred_order_indexes,
     insert_new_customers,
-    is_sqlite_url,
     prestage_orders,
     release_stage,
     restore_order_indexes,
     save_counts,
-    store_connect,
-    transaction,
     upsert_customers,
     upsert_orders,
 )
@@ -42,7 +39,7 @@ from kehu.ingest.readers import read_raw
 from kehu.ingest.transform import build_mapped, resolve_mapping, transform_customers, transform_orders
 from kehu.privacy import FieldCipher, normalise_email, normalise_phone
 from kehu.store import ImportRun, open_store, session_scope
-from kehu.store.arrow import for_store
+from kehu.store.arrow import for_store, is_sqlite_url, store_connect, transaction
 
 log = logging.getLogger(__name__)
 

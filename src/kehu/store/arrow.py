@@ -120,18 +120,6 @@ def for_store(table: pa.Table, url: str) -> pa.Table:
     return table
 
 
-def append_rows(cur: Any, name: str, table: pa.Table) -> None:
-    """Append ``table``'s rows to the existing table ``name`` (columns by name)."""
-    if not isinstance(cur, sqlite3.Cursor):
-        cur.adbc_ingest(name, table, mode="append")
-        return
-    cols = ", ".join(f'"{c}"' for c in table.column_names)
-    marks = ", ".join("?" for _ in table.column_names)
-    for batch in table.to_batches(max_chunksize=100_000):
-        columns = [python_values(batch.column(i)) for i in range(batch.num_columns)]
-        cur.executemany(f'INSERT INTO "{name}" ({cols}) VALUES ({marks})', zip(*columns, strict=True))
-
-
 def python_values(array: pa.Array) -> list[Any]:
     """An Arrow array as a list of Python values, NULL as ``None``.
 
