@@ -20,8 +20,10 @@ demo: venv  ## fresh data dir, bundled sample data, classify, serve on 127.0.0.1
 test: venv  ## the whole test suite (SQLite and PostgreSQL)
 	$(PY) -m pytest -q -p no:cacheprovider -n 2
 
-bench: venv  ## benchmarks: 10M orders / 1M customers, ratios against plain DuckDB
+bench: venv  ## benchmarks: 10M orders / 1M customers vs plain DuckDB; CLV models vs lifetimes
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/models.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

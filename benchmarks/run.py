@@ -13,7 +13,12 @@ b. ``floor``       plain DuckDB ``SELECT count(*) FROM read_csv(file)``: the flo
 c. ``import``      ``kehu.ingest.import_file`` into a fresh default SQLite store (target ≥ 100,000 rows/s);
 d. ``rfm_sql``     the RFM aggregation (recency, frequency, monetary, 20/40/60/80 percentiles, 1–5 scores)
                    as one plain DuckDB query over the same CSV: the baseline for e;
-e. ``classify``    ``kehu.analytics.classify`` over the store (target: within 2× of d and < 4 GB peak).
+e. ``classify``    ``kehu.analytics.classify`` over the store, RFM and lifecycle only (``predict=False``;
+                   target: within 2× of d and < 4 GB peak);
+f. ``predict``     the same with the predictive models (BG/NBD, Gamma-Gamma, churn model, clusters,
+                   recommendations), as ``kehu classify`` runs by default (reported with its phases).
+
+The models alone, beside the ``lifetimes`` package, are measured by ``benchmarks/models.py``.
 
 b and d run ``--repeat`` times (default 3) and the fastest run counts: they take seconds and vary from run to run.
 "time s" is the step's own work measured inside the child (interpreter start and imports excluded); "peak MB"
@@ -108,10 +113,10 @@ def step_floor(csv_path: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "rows": n}
 
 
-def _settings(store_dir: Path):  # noqa: ANN202 - kehu is imported in the child only
+def _settings(store_dir: Path, *, predict: bool = False):  # noqa: ANN202 - kehu is imported in the child only
     from kehu.config import Settings
 
-    return Settings(data_dir=store_dir, secret_key=SECRET, database_url=None, _env_file=None)
+    return Settings(data_dir=store_dir, secret_key=SECRET, database_url=None, predict=predict, _env_file=None)
 
 
 def step_import(csv_path: Path, store_dir: Path) -> dict:
@@ -170,12 +175,12 @@ def step_rfm_sql(csv_path: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "customers": n}
 
 
-def step_classify(store_dir: Path) -> dict:
+def step_classify(store_dir: Path, *, predict: bool = False) -> dict:
     try:
         from kehu.analytics import classify
     except ImportError as exc:
         return {"skipped": f"not available yet ({exc})"}
-    settings = _settings(store_dir)
+    settings = _settings(store_dir, predict=predict)
     t0 = time.perf_counter()
     result = classify(settings=settings, as_of=END)
     seconds = time.perf_counter() - t0
@@ -184,6 +189,9 @@ def step_classify(store_dir: Path) -> dict:
         value = getattr(result, attr, None)
         if isinstance(value, int | dict):
             out["phases" if attr == "seconds" else attr] = value
+    if predict and result.models:
+        out["models"] = {k: v for k, v in result.models.items() if k != "seconds"}
+        out["phases"].update(result.models.get("seconds", {}))
     return out
 
 
@@ -194,6 +202,7 @@ STEPS = {
     "import": lambda a: step_import(Path(a.csv), Path(a.store)),
     "rfm_sql": lambda a: step_rfm_sql(Path(a.csv)),
     "classify": lambda a: step_classify(Path(a.store)),
+    "predict": lambda a: step_classify(Path(a.store), predict=True),
 }
 
 
@@ -247,6 +256,7 @@ LABELS = {
     "import": "c. kehu import → SQLite",
     "rfm_sql": "d. DuckDB RFM SQL (baseline)",
     "classify": "e. kehu classify",
+    "predict": "f. kehu classify + models",
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
-    [], ["import", "orders"], ["import", "customers"], ["classify"], ["export", "classifications"], ["init"],
+    [], ["import", "orders"], ["import", "customers"], ["classify"], ["validate"], ["export", "classifications"], ["init"],
     ["serve"], ["demo"], ["version"],
 ]
 

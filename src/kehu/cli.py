@@ -133,17 +133,60 @@ def _print_classification(report: Any, lang: str = "zh") -> None:
             share = n / report.customers if report.customers else 0
             table.add_row(code, label(kind, code, "zh"), label(kind, code, "en"), str(n), f"{share:.1%}")
         out.print(table)
+    if report.models:
+        _print_models(report.models)
+
+
+def _print_models(models: dict[str, Any]) -> None:
+    """One line per model: what it learnt and how well it did, or why it could not run."""
+    table = Table(title="Models 预测模型", title_justify="left")
+    table.add_column("model")
+    table.add_column("result")
+
+    def fmt(values: dict[str, float]) -> str:
+        return ", ".join(f"{k} = {v:.4g}" for k, v in values.items())
+
+    bg, gg, churn = models.get("bg_nbd", {}), models.get("gamma_gamma", {}), models.get("churn", {})
+    clusters, recs = models.get("clusters", {}), models.get("recommendations", {})
+    table.add_row("BG/NBD (days)", bg.get("error") or fmt(bg.get("params", {})))
+    table.add_row("Gamma-Gamma (yuan)", gg.get("error") or fmt(gg.get("params", {})))
+    if "auc" in churn:
+        churn_text = (f"AUC {churn['auc']:.3f} vs 1 − P(alive) {churn.get('baseline_auc') or float('nan'):.3f}; "
+                      f"{churn.get('at_risk', 0)} customers at risk")
+    else:
+        churn_text = f"{churn.get('error', '')} (risk = 1 − P(alive); {churn.get('at_risk', 0)} at risk)"
+    table.add_row(f"churn, {churn.get('horizon_days', '')} days".rstrip(", "), churn_text)
+    if "k" in clusters:
+        names = ", ".join(f"{c['name_zh']} {c['name_en']} ({c['size']})" for c in clusters.get("clusters", []))
+        table.add_row("clusters", f"k = {clusters['k']}, silhouette {clusters['silhouette']:.2f}: {names}")
+    else:
+        table.add_row("clusters", clusters.get("error", ""))
+    hit = recs.get("hit_rate") or {}
+    if "model" in hit:
+        table.add_row("recommendations", f"hit rate at {hit['k']}: {hit['model']:.1%} vs popular in segment "
+                                         f"{hit['popularity']:.1%} ({hit['customers']} customers)")
+    else:
+        table.add_row("recommendations", recs.get("error") or hit.get("error", ""))
+    out.print(table)
 
 
 @app.command()
 @friendly
 def classify(as_of: AsOf = None) -> None:
-    """Classify every customer (RFM scores, 8 classes, grid groups, lifecycle) and write a dated snapshot."""
+    """Classify every customer (RFM scores, 8 classes, grid groups, lifecycle; with KEHU_PREDICT also CLV, P(alive),
+    churn risk and reasons, clusters, recommendations) and write a dated snapshot."""
     from kehu.analytics import classify as run_classify
 
     settings = _settings()
-    with err.status("classifying…", spinner="dots") if err.is_terminal else nullcontext():
-        report = run_classify(settings=settings, as_of=parse_as_of(as_of))
+    names = {"read": "reading orders", "compute": "classifying", "predict": "predicting", "clv": "fitting BG/NBD "
+             "and Gamma-Gamma", "churn": "training the churn model", "clusters": "clustering",
+             "recommendations": "recommending products", "write": "writing the snapshot"}
+    with err.status("classifying…", spinner="dots") if err.is_terminal else nullcontext() as status:
+        def step(name: str) -> None:
+            if status is not None:
+                status.update(f"{names.get(name, name)}…")
+
+        report = run_classify(settings=settings, as_of=parse_as_of(as_of), step=step)
     _print_classification(report)
 
 
@@ -257,6 +300,74 @@ def demo(
     sys.stdout.flush()
     if serve_app:
         _serve(settings, settings.host, settings.port)
+
+
+@app.command(help=(
+    "Check the BG/NBD model on the store's orders: fit to a calibration period, forecast a holdout, report.\n\n"
+    "Writes report.html (tables and charts in one file), conditional_expectations.csv, tracking.csv, the two charts "
+    "as PNG and summary.json into --out. Counts repeat purchases only (same-day orders once, fully refunded orders "
+    "left out). Example, on the CDNOW demo data: --calibration-end 1997-09-30 --holdout-end 1998-06-30."
+))
+@friendly
+def validate(
+    calibration_end: Annotated[str, typer.Option(
+        "--calibration-end", help="Last day of the calibration period, YYYY-MM-DD: the model is fitted on the "
+        "purchases up to this day, of the customers whose first purchase is on or before it.")],
+    holdout_end: Annotated[str, typer.Option(
+        "--holdout-end", help="Last day of the holdout period, YYYY-MM-DD: the purchases after the calibration "
+        "end up to this day are forecast and compared with what happened.")],
+    out_dir: Annotated[Path, typer.Option(
+        "--out", "-o", help="Directory for report.html, the CSV tables, the PNG charts and summary.json; "
+        "created if needed, files in it overwritten.")] = Path("kehu-validation"),
+    time_unit: Annotated[str, typer.Option(help="Time unit of the model: weeks or days.")] = "weeks",
+) -> None:
+    """Check the BG/NBD model on the store's orders: fit to a calibration period, forecast a holdout, report."""
+    from datetime import date, timedelta
+
+    from kehu.errors import InvalidInput
+
+    ends: list[date] = []
+    for option, value in (("--calibration-end", calibration_end), ("--holdout-end", holdout_end)):
+        try:
+            ends.append(date.fromisoformat(value))
+        except ValueError:
+            raise InvalidInput(f"{option} {value!r} is not a date like 1997-09-30") from None
+    calibration, holdout = ends
+    if calibration >= holdout:
+        raise InvalidInput(f"--calibration-end {calibration} is not before --holdout-end {holdout}: "
+                           "the calibration period must end before the holdout period")
+
+    from kehu.analytics.classify import load_inputs
+    from kehu.models.validation import holdout_report, purchases_from_orders
+    from kehu.store import open_store
+
+    settings = _settings()
+    open_store(settings.store_url)
+    with err.status("fitting…", spinner="dots") if err.is_terminal else nullcontext():
+        orders, _ = load_inputs(settings, holdout)
+        customer_ids, ordered_at = purchases_from_orders(orders)
+        if len(customer_ids) == 0:
+            raise InvalidInput(f"the store has no paid orders on or before {holdout}: import orders first "
+                               "(kehu import orders FILE)")
+        report = holdout_report(customer_ids, ordered_at, calibration_end=calibration, holdout_end=holdout,
+                                time_unit=time_unit)
+        page = report.write(out_dir)
+    table = Table(title=f"BG/NBD holdout validation ({time_unit})", title_justify="left")
+    table.add_column("repeat purchases")
+    table.add_column("actual", justify="right")
+    table.add_column("predicted", justify="right")
+    table.add_column("error", justify="right")
+    table.add_row(f"holdout {calibration + timedelta(days=1)} – {holdout}", f"{report.holdout_actual:,}",
+                  f"{report.holdout_predicted:,.1f}", f"{report.holdout_error_pct:+.1f}%")
+    table.add_row(f"cumulative to {holdout} ({len(report.tracking)} weeks)", f"{report.cumulative_actual:,}",
+                  f"{report.cumulative_predicted:,.1f}", f"{report.cumulative_error_pct:+.1f}%")
+    table.add_row(f"share of the {report.zero_repeat_customers:,} with x = 0 who buy",
+                  f"{report.zero_repeat_share_actual:.3f}", f"{report.zero_repeat_share_predicted:.3f}", "")
+    out.print(table)
+    params = ", ".join(f"{k} = {v:.4g}" for k, v in report.params.items())
+    out.print(f"{report.customers:,} customers; {params}; log-likelihood {report.log_likelihood:,.1f}",
+              highlight=False)
+    out.print(f"report: {page}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -61,6 +61,24 @@ class Settings(BaseSettings):
     lifecycle_single_at_risk_days: int = Field(
         180, ge=1, description="Lifecycle: a one-order customer is at risk when s > this."
     )
+    predict: bool = Field(
+        True, description="`kehu classify` also runs the predictive models (CLV, P(alive), churn risk, clusters, "
+        "recommendations) and stores them in the snapshot; off = RFM and lifecycle only.",
+    )
+    clv_monthly_discount_rate: float = Field(
+        0.01, ge=0, lt=1, description="CLV: monthly discount rate for the 12-month customer lifetime value."
+    )
+    clv_high_share: float = Field(0.2, gt=0, lt=1, description="CLV tier: the top share of buyers called 'high'.")
+    clv_medium_share: float = Field(
+        0.3, gt=0, lt=1, description="CLV tier: the next share of buyers called 'medium'; the rest are 'low'."
+    )
+    churn_horizon_days: int = Field(
+        90, ge=7, description="Churn model: predicts 'no purchase in the next N days'; needs 2N days of history."
+    )
+    churn_risk_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Churn: customers not yet churned (lifecycle) whose risk is at or above this are "
+        "at risk and get up to three reasons.",
+    )
     import_batch_rows: int = Field(
         500_000, ge=1000, description="Rows per import transaction; a crash keeps the batches already committed."
     )

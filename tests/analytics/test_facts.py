@@ -30,7 +30,8 @@ def _import(settings: Settings, tmp_path: Path, rows: list[tuple], name: str = "
 def _export(settings: Settings, tmp_path: Path) -> list[dict]:
     out = tmp_path / "x.parquet"
     export_classifications(settings=settings, out=out, as_of=AS_OF)
-    return pd.read_parquet(out).to_dict("records")
+    frame = pd.read_parquet(out)
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")  # NaN == NaN is False
 
 
 def _revision(settings: Settings) -> int:

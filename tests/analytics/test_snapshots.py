@@ -36,7 +36,9 @@ def _snapshot_rows(settings: Settings) -> list[tuple]:
     out = tmp = settings.data_dir / "export.parquet"
     export_classifications(settings=settings, out=out)
     del tmp
-    return [tuple(r.values()) for r in pd.read_parquet(out).to_dict("records")]
+    frame = pd.read_parquet(out)
+    frame = frame.astype(object).where(frame.notna(), None)  # NaN == NaN is False
+    return [tuple(r.values()) for r in frame.to_dict("records")]
 
 
 def test_sqlite_and_postgresql_give_identical_snapshots(store_settings: Settings, tmp_path: Path) -> None:

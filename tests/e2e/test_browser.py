@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -43,10 +44,10 @@ def _needs(condition: bool, why: str) -> None:
     pytest.skip(why)
 
 
-def _factories():  # type: ignore[no-untyped-def]
-    name = "kehu_web_test_factories"
+def _load(name: str, filename: str):  # type: ignore[no-untyped-def]
+    """tests/web/``filename`` as module ``name`` (shared with tests/web/conftest.py)."""
     if name not in sys.modules:
-        path = Path(__file__).parents[1] / "web" / "factories.py"
+        path = Path(__file__).parents[1] / "web" / filename
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
@@ -55,26 +56,23 @@ def _factories():  # type: ignore[no-untyped-def]
     return sys.modules[name]
 
 
+def _factories():  # type: ignore[no-untyped-def]
+    return _load("kehu_web_test_factories", "factories.py")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(settings: Settings) -> Iterator[tuple[str, object]]:
-    """The app over the fixture store, served by uvicorn on a free 127.0.0.1 port in a background thread."""
+@contextmanager
+def _serving(app: object) -> Iterator[str]:
+    """``app`` served by uvicorn on a free 127.0.0.1 port in a background thread; yields its base URL."""
     import uvicorn
 
-    from kehu.web import create_app
-    from kehu.web.auth import ensure_admin
-
-    fx = _factories()
-    web_settings = settings.model_copy(update={"admin_password": fx.PASSWORD})
-    store = fx.build_store(web_settings)
-    ensure_admin(web_settings)
     port = _free_port()
-    config = uvicorn.Config(create_app(web_settings), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -84,10 +82,42 @@ def server(settings: Settings) -> Iterator[tuple[str, object]]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", store
+        yield f"http://127.0.0.1:{port}"
     finally:
         uv.should_exit = True
         thread.join(timeout=10)
+
+
+def _fixture_app(settings: Settings, *, predictions: bool = False) -> tuple[object, object]:
+    """The app over the fixture store (with predictions in its snapshot when asked), and the store."""
+    from kehu.web import create_app
+    from kehu.web.auth import ensure_admin
+
+    fx = _factories()
+    web_settings = settings.model_copy(update={"admin_password": fx.PASSWORD})
+    store = fx.build_store(web_settings)
+    if predictions:
+        _load("kehu_web_test_prediction_factories", "prediction_factories.py").add_predictions(
+            web_settings, store.snapshot_id
+        )
+    ensure_admin(web_settings)
+    return create_app(web_settings), store
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[tuple[str, object]]:
+    """The app over the fixture store, served by uvicorn on a free 127.0.0.1 port in a background thread."""
+    app, store = _fixture_app(settings)
+    with _serving(app) as base:
+        yield base, store
+
+
+@pytest.fixture
+def predicted_server(settings: Settings) -> Iterator[tuple[str, object]]:
+    """Like :func:`server`, with predictions and a model report in the current snapshot."""
+    app, store = _fixture_app(settings, predictions=True)
+    with _serving(app) as base:
+        yield base, store
 
 
 @pytest.fixture
@@ -226,5 +256,64 @@ def test_sign_in_dashboard_list_profile(server, browser) -> None:  # type: ignor
     assert seen["offsite"] == [], seen["offsite"]
     assert seen["pageerror"] == [], seen["pageerror"]
     assert [m for m in seen["console"] if "Content Security Policy" in m] == []
+    assert seen["console"] == [], seen["console"]
+    context.close()
+
+
+def _sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(base + "/login")
+    page.get_by_label("用户名").fill("admin")
+    page.get_by_label("密码").fill(_factories().PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("客户概览")
+
+
+def test_predictions_on_dashboard_and_profile(predicted_server, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    base, store = predicted_server
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    seen = _watch(page, base)
+    _sign_in(page, base)
+
+    # The prediction charts drawn by the local Plotly; the CLV tiers and model quality cards.
+    for chart in ("chart-clv", "chart-churn", "chart-clusters"):
+        expect(page.locator(f"#{chart}[data-rendered='true'] svg.main-svg").first).to_be_visible()
+    expect(page.locator("#chart-clusters .xtick text", has_text="高频高消费")).to_have_count(1)
+    expect(page.locator("[data-tier='high'] [data-col='customers']")).to_have_text("12")
+    expect(page.locator("[data-quality='churn_auc']")).to_have_text("0.812")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-predictions-zh-1280.png"), full_page=True)
+
+    # Clicking a cluster's bar opens the list filtered by that cluster.
+    page.locator("#chart-clusters .point path").first.click(force=True)
+    expect(page).to_have_url(re.compile(r"/customers\?cluster=0"))
+    expect(page.get_by_text("共 20 位客户")).to_be_visible()
+
+    # The profile's prediction card, in Chinese, at desktop and phone width.
+    page.goto(f"{base}/customers/{store.vip_id}")
+    expect(page.locator("[data-field='p_alive']")).to_have_text("80.0%")
+    reason = page.locator("[data-field='churn_reasons'] li").first
+    expect(reason).to_have_text("已 210 天未购买，是其平时购买间隔的 3 倍")
+    expect(page.locator("[data-field='recommendations'] li")).to_have_count(3)
+    page.screenshot(path=str(ARTIFACTS / "profile-predictions-zh-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path, shot in [
+        (f"{base}/customers/{store.vip_id}", "profile-predictions-zh-390.png"),
+        (base + "/", "dashboard-predictions-zh-390.png"),
+        (base + "/customers", "customers-predictions-zh-390.png"),
+    ]:
+        page.goto(path)
+        if path == base + "/":
+            expect(page.locator("#chart-clusters[data-rendered='true'] svg.main-svg").first).to_be_visible()
+        assert _too_wide(page) == [], shot
+        page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+
+    assert seen["offsite"] == [], seen["offsite"]
+    assert seen["pageerror"] == [], seen["pageerror"]
     assert seen["console"] == [], seen["console"]
     context.close()

@@ -13,11 +13,10 @@ from fastapi.testclient import TestClient
 from kehu.config import Settings
 
 
-def _load_factories():  # type: ignore[no-untyped-def]
-    """tests/web/factories.py as a module (the test tree is not a package under --import-mode=importlib)."""
-    name = "kehu_web_test_factories"
+def _load(name: str, filename: str):  # type: ignore[no-untyped-def]
+    """tests/web/``filename`` as module ``name`` (the test tree is not a package under --import-mode=importlib)."""
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("factories.py"))
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -25,7 +24,8 @@ def _load_factories():  # type: ignore[no-untyped-def]
     return sys.modules[name]
 
 
-factories = _load_factories()
+factories = _load("kehu_web_test_factories", "factories.py")
+prediction_factories = _load("kehu_web_test_prediction_factories", "prediction_factories.py")
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +42,12 @@ def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 def fx():  # type: ignore[no-untyped-def]
     """The factories module (constants such as the VIP's phone, helpers such as ``add_user``)."""
     return factories
+
+
+@pytest.fixture
+def pfx():  # type: ignore[no-untyped-def]
+    """The prediction factories module (``add_predictions`` and the counts it makes)."""
+    return prediction_factories
 
 
 @pytest.fixture

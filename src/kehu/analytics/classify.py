@@ -24,6 +24,7 @@ import pyarrow as pa
 from kehu.analytics import facts
 from kehu.analytics.features import customer_features, purchases
 from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
+from kehu.analytics.predict import MODEL_INPUT_COLUMNS, PREDICTION_SCHEMA, predict
 from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
 from kehu.config import Settings
 from kehu.store import open_store
@@ -50,6 +51,7 @@ SNAPSHOT_SCHEMA = pa.schema([
     ("monetary_cents", pa.int64()), ("aov_cents", pa.int64()), ("r_score", pa.int16()), ("f_score", pa.int16()),
     ("m_score", pa.int16()), ("rfm_class", pa.string()), ("rfm_group", pa.string()), ("lifecycle_stage", pa.string()),
     ("first_order_date", pa.date32()), ("last_order_date", pa.date32()), ("median_gap_days", pa.float64()),
+    *PREDICTION_SCHEMA,
 ])
 CUSTOMER_KEYS_SCHEMA = pa.schema([("id", pa.int64()), ("source", pa.string()), ("external_id", pa.string())])
 
@@ -69,6 +71,7 @@ class ClassifyReport:
     by_stage: dict[str, int]
     cut_points: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    models: dict[str, Any] | None = None
 
 
 def duckdb_backend() -> Any:
@@ -117,6 +120,26 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
     return orders, customers.select(["id"])
 
 
+LINES_SCHEMA = pa.schema([("customer_id", pa.int64()), ("product_id", pa.int64()), ("ordered_at", pa.timestamp("us"))])
+
+
+def load_lines(settings: Settings, as_of: date) -> pa.Table:
+    """The products bought up to ``as_of``: one row per order line of a purchase (paid, not fully refunded) that
+    names a product, with the order's customer and time (:data:`LINES_SCHEMA`)."""
+    url = settings.store_url
+    end = f"{as_of.isoformat()} 23:59:59.999999"
+    sql = ("SELECT o.customer_id, l.product_id, o.ordered_at FROM order_lines l JOIN orders o ON o.id = l.order_id "
+           f"WHERE o.is_paid AND l.product_id IS NOT NULL AND o.ordered_at <= '{end}' "
+           "AND (coalesce(o.refunded_cents, 0) = 0 OR coalesce(o.refunded_cents, 0) < o.amount_cents)")
+    if is_sqlite_url(url):
+        table = sqlite_bulk_read(url, sql, Path(settings.data_dir) / "tmp")
+        if table.num_rows == 0:
+            return LINES_SCHEMA.empty_table()
+    else:
+        table = read_arrow(url, sql)
+    return table.select(LINES_SCHEMA.names).cast(LINES_SCHEMA)
+
+
 def _rebuild_facts(settings: Settings, tmp: Path) -> Path:
     """Read every order's facts from the SQLite store and make them the mirror's new base (same revision)."""
     url = settings.store_url
@@ -145,7 +168,8 @@ def _rebuild_facts(settings: Settings, tmp: Path) -> Path:
 
 def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, settings: Settings,
                          backend: Any | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """Compute the snapshot rows (columns :data:`SNAPSHOT_COLUMNS`) and the population stats (cut points, n)."""
+    """Compute the snapshot rows (columns :data:`SNAPSHOT_COLUMNS` and the models' inputs
+    :data:`~kehu.analytics.predict.MODEL_INPUT_COLUMNS`) and the population stats (cut points, n)."""
     con = backend or duckdb_backend()
     o = ibis.memtable(orders)
     o = o.mutate(ordered_at=o.ordered_at.cast("timestamp"), is_paid=o.is_paid.cast("boolean"),
@@ -158,7 +182,8 @@ def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, 
     stats = con.to_pyarrow(population_stats(features, split=settings.rfm_split)).to_pylist()[0]
     scored = rfm_table(features, split=settings.rfm_split)
     rules = LifecycleRules.from_settings(settings)
-    result = scored.mutate(lifecycle_stage=lifecycle_stage(scored, rules)).select(*SNAPSHOT_COLUMNS)
+    result = scored.mutate(lifecycle_stage=lifecycle_stage(scored, rules)).select(*SNAPSHOT_COLUMNS,
+                                                                                  *MODEL_INPUT_COLUMNS)
     table = con.to_pyarrow(result.order_by("customer_id"))
     con.drop_table(name, force=True)
     return table, stats
@@ -203,20 +228,28 @@ def purchase_summary(orders: pa.Table, customers: int, snapshot: pa.Table | None
 
 
 def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings_json: dict[str, Any],
-                   cut_points: dict[str, Any], summary: dict[str, Any] | None = None) -> int:
+                   cut_points: dict[str, Any], summary: dict[str, Any] | None = None,
+                   models: dict[str, Any] | None = None) -> int:
     """Write ``table`` as the snapshot for ``as_of`` in one transaction, replacing an older one of the same date.
+
+    Prediction columns missing from ``table`` are written as NULL; ``models`` is the model report
+    (:func:`kehu.analytics.predict.predict`).
 
     On SQLite the rows go through a scratch file (:func:`~kehu.store.arrow.sqlite_bulk_file`) and one
     ``INSERT … SELECT``; on PostgreSQL through ADBC's COPY.
     """
     url = settings.store_url
+    for fld in PREDICTION_SCHEMA:
+        if fld.name not in table.column_names:
+            table = table.append_column(fld, pa.nulls(table.num_rows, fld.type))
     rows = table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
+    meta = {"settings": settings_json, "cut_points": cut_points, "summary": summary, "models": models}
     if is_sqlite_url(url):
-        return _write_snapshot_sqlite(settings, rows, as_of, settings_json, cut_points, summary)
+        return _write_snapshot_sqlite(settings, rows, as_of, meta)
     conn = store_connect(url)
     try:
         with transaction(conn) as cur:
-            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points, summary)
+            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, meta)
             rows = rows.append_column("snapshot_id", pa.array([snapshot_id] * rows.num_rows, pa.int32()))
             if rows.num_rows:
                 cur.adbc_ingest("classifications", rows, mode="append")  # PostgreSQL: binary COPY
@@ -230,12 +263,12 @@ def _quote(obj: Any) -> str:
     return "'" + json.dumps(obj, ensure_ascii=False).replace("'", "''") + "'"
 
 
-def _new_snapshot(cur: Any, as_of: date, n: int, settings_json: dict[str, Any], cut_points: dict[str, Any],
-                  summary: dict[str, Any] | None) -> int:
-    summary_sql = "NULL" if summary is None else _quote(summary)
-    cur.execute("INSERT INTO classification_snapshots (as_of, status, customers, settings, cut_points, summary) "
-                f"VALUES ('{as_of.isoformat()}', 'building', {n}, {_quote(settings_json)}, {_quote(cut_points)}, "
-                f"{summary_sql}) RETURNING id")
+def _new_snapshot(cur: Any, as_of: date, n: int, meta: dict[str, Any]) -> int:
+    """Insert the snapshot row (status ``building``); ``meta``: settings, cut_points, summary, models (JSON)."""
+    names = ", ".join(meta)
+    values = ", ".join("NULL" if value is None else _quote(value) for value in meta.values())
+    cur.execute(f"INSERT INTO classification_snapshots (as_of, status, customers, {names}) "
+                f"VALUES ('{as_of.isoformat()}', 'building', {n}, {values}) RETURNING id")
     return int(cur.fetchall()[0][0])
 
 
@@ -247,15 +280,14 @@ def _publish(cur: Any, as_of: date, snapshot_id: int) -> None:
     cur.execute(f"UPDATE classification_snapshots SET status = 'ready' WHERE id = {snapshot_id}")
 
 
-def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, settings_json: dict[str, Any],
-                           cut_points: dict[str, Any], summary: dict[str, Any] | None) -> int:
+def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, meta: dict[str, Any]) -> int:
     url = settings.store_url
     scratch = sqlite_bulk_file({"rows": for_store(rows, url)}, Path(settings.data_dir) / "tmp")
     conn = store_connect(url, bulk=True)  # the rows come from this store's customers: no foreign-key re-check
     try:
         conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
         with transaction(conn) as cur:
-            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, settings_json, cut_points, summary)
+            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, meta)
             columns = ", ".join(SNAPSHOT_SCHEMA.names)
             cur.execute(f"INSERT INTO classifications ({columns}, snapshot_id) "
                         f"SELECT {columns}, {snapshot_id} FROM bulk.rows")
@@ -279,7 +311,8 @@ def last_order_date(url: str) -> date | None:
 def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | None = None) -> ClassifyReport:
     """Classify every customer in the store at ``as_of`` (default today) and write the snapshot.
 
-    ``step(name)`` is called as each phase starts (``read``, ``compute``, ``write``) for progress display.
+    ``step(name)`` is called as each phase starts (``read``, ``compute``, ``predict`` and the models ``clv``,
+    ``churn``, ``clusters``, ``recommendations`` when ``settings.predict``, ``write``) for progress display.
     """
     as_of = as_of or date.today()
     url = settings.store_url
@@ -295,9 +328,6 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
     t1 = time.perf_counter()
     table, stats = classification_table(orders, customers, as_of=as_of, settings=settings)
     seconds["compute"] = time.perf_counter() - t1
-    if step:
-        step("write")
-    t2 = time.perf_counter()
     cut_points: dict[str, Any] = {
         key: [stats.get(f"{key}_q{i}") for i in range(1, len(QUANTILES) + 1)] for key in ("r", "f", "m")
     }
@@ -308,8 +338,21 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         "lifecycle": LifecycleRules.from_settings(settings).__dict__,
     }
     summary = purchase_summary(orders, customers.num_rows, table if settings.rfm_window_days is None else None)
+    models: dict[str, Any] | None = None
+    if settings.predict:
+        t3 = time.perf_counter()
+        if step:
+            step("predict")
+        predictions, models = predict(table, orders, customers, load_lines(settings, as_of), as_of=as_of,
+                                      settings=settings, step=step)
+        for name in predictions.column_names:
+            table = table.append_column(name, predictions.column(name))
+        seconds["predict"] = time.perf_counter() - t3
+    if step:
+        step("write")
+    t2 = time.perf_counter()
     snapshot_id = write_snapshot(settings, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points,
-                                 summary=summary)
+                                 summary=summary, models=models)
     seconds["write"] = time.perf_counter() - t2
     return ClassifyReport(
         snapshot_id=snapshot_id,
@@ -321,6 +364,7 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         by_stage=_counts(table, "lifecycle_stage"),
         cut_points=cut_points,
         seconds=seconds,
+        models=models,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,13 +14,15 @@ import pyarrow.compute as pc
 from kehu.analytics.labels import LIFECYCLE_STAGES, RFM_CLASSES, RFM_GROUPS
 from kehu.config import Settings
 from kehu.errors import InvalidInput, NotFound
+from kehu.models.reasons import reason_text
 from kehu.store import open_store
-from kehu.store.arrow import read_arrow
+from kehu.store.arrow import is_sqlite_url, read_arrow
 
 EXPORT_COLUMNS = (
     "customer_id", "recency_days", "frequency", "monetary", "aov", "r_score", "f_score", "m_score", "rfm_class",
     "rfm_class_en", "rfm_group", "rfm_group_zh", "lifecycle_stage", "lifecycle_stage_zh", "first_order_date",
-    "last_order_date",
+    "last_order_date", "p_alive", "expected_purchases_90d", "expected_purchases_365d", "expected_aov", "clv_365d",
+    "clv_tier", "churn_risk", "churn_reasons", "churn_reasons_zh", "cluster", "cluster_zh", "recommendations",
 )
 XLSX_MAX_ROWS = 1_048_575
 
@@ -51,7 +55,9 @@ def snapshot_table(url: str, snapshot_id: int) -> pa.Table:
     rows = read_arrow(url, f"""
         SELECT c.external_id AS customer_id, k.recency_days, k.frequency, k.monetary_cents, k.aov_cents,
                k.r_score, k.f_score, k.m_score, k.rfm_class, k.rfm_group, k.lifecycle_stage,
-               k.first_order_date, k.last_order_date
+               k.first_order_date, k.last_order_date, k.p_alive, k.expected_purchases_90d,
+               k.expected_purchases_365d, k.expected_aov_cents, k.clv_365d_cents, k.clv_tier, k.churn_risk,
+               k.churn_reasons, k.cluster, k.recommendations
         FROM classifications k JOIN customers c ON c.id = k.customer_id
         WHERE k.snapshot_id = {snapshot_id}
         ORDER BY c.external_id
@@ -74,8 +80,57 @@ def snapshot_table(url: str, snapshot_id: int) -> pa.Table:
         "lifecycle_stage_zh": _names(rows["lifecycle_stage"], LIFECYCLE_STAGES, 0),
         "first_order_date": _as_date(rows["first_order_date"], date_type),
         "last_order_date": _as_date(rows["last_order_date"], date_type),
+        "p_alive": _rounded(rows["p_alive"], 4),
+        "expected_purchases_90d": _rounded(rows["expected_purchases_90d"], 3),
+        "expected_purchases_365d": _rounded(rows["expected_purchases_365d"], 3),
+        "expected_aov": _yuan(pc.cast(rows["expected_aov_cents"], pa.int64())),
+        "clv_365d": _yuan(pc.cast(rows["clv_365d_cents"], pa.int64())),
+        "clv_tier": pc.cast(rows["clv_tier"], pa.string()),
+        "churn_risk": _rounded(rows["churn_risk"], 4),
+        "churn_reasons": _reasons(rows["churn_reasons"], "en"),
+        "churn_reasons_zh": _reasons(rows["churn_reasons"], "zh"),
     }
+    names = cluster_names(url, snapshot_id)
+    columns["cluster"] = _cluster_names(rows["cluster"], names, 1)
+    columns["cluster_zh"] = _cluster_names(rows["cluster"], names, 0)
+    columns["recommendations"] = _skus(url, rows["recommendations"])
     return pa.table(columns)
+
+
+def _rounded(values: pa.ChunkedArray, digits: int) -> pa.ChunkedArray:
+    return pc.round(pc.cast(values, pa.float64()), digits)
+
+
+def _reasons(values: pa.ChunkedArray, language: Literal["zh", "en"]) -> pa.Array:
+    """The stored reasons (JSON) as one text per customer, reasons separated by "; "."""
+    sep = "；" if language == "zh" else "; "
+    return pa.array([None if v is None else sep.join(reason_text(r, language) for r in json.loads(v))
+                     for v in pc.cast(values, pa.string()).to_pylist()], pa.string())
+
+
+def cluster_names(url: str, snapshot_id: int) -> dict[int, tuple[str, str]]:
+    """Cluster number → (Chinese, English) name, from the snapshot's model report (empty when there is none)."""
+    raw = read_arrow(url, f"SELECT models FROM classification_snapshots WHERE id = {snapshot_id}",
+                     pa.schema([("models", pa.string())]) if is_sqlite_url(url) else None).column(0)[0].as_py()
+    models = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    clusters = (models.get("clusters") or {}).get("clusters") or []
+    return {int(c["id"]): (str(c["name_zh"]), str(c["name_en"])) for c in clusters}
+
+
+def _cluster_names(values: pa.ChunkedArray, names: dict[int, tuple[str, str]], index: int) -> pa.Array:
+    return pa.array([None if v is None else names.get(int(v), (str(v), str(v)))[index]
+                     for v in pc.cast(values, pa.int64()).to_pylist()], pa.string())
+
+
+def _skus(url: str, values: pa.ChunkedArray) -> pa.Array:
+    """The stored recommendations (JSON product ids) as SKUs separated by "|"."""
+    texts = pc.cast(values, pa.string()).to_pylist()
+    if not any(texts):
+        return pa.nulls(len(texts), pa.string())
+    products = read_arrow(url, "SELECT id, sku FROM products").to_pylist()
+    sku = {int(p["id"]): str(p["sku"]) for p in products}
+    return pa.array([None if v is None else "|".join(sku.get(i, str(i)) for i in json.loads(v)) for v in texts],
+                    pa.string())
 
 
 def _as_date(values: pa.ChunkedArray, date_type: pa.DataType) -> pa.ChunkedArray:

@@ -42,7 +42,10 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
     prospects), ``aov_cents`` (monetary / frequency rounded half up; NULL for prospects), ``recency_days`` (days from
     the last order date to ``as_of``; NULL for prospects), ``first_order_date``, ``last_order_date``,
     ``median_gap_days`` (median of the day gaps between consecutive orders; NULL with fewer than 2 orders) and
-    ``last_gap_days`` (the gap before the latest order; NULL with fewer than 2 orders).
+    ``last_gap_days`` (the gap before the latest order; NULL with fewer than 2 orders), ``purchase_days`` (distinct
+    days with a purchase: same-day orders merged, as the CLV models count them; 0 for prospects) and
+    ``first_day_cents`` (net paid on the first purchase day; NULL for prospects), so that the mean spend of the
+    repeat purchase days is ``(monetary_cents - first_day_cents) / (purchase_days - 1)``.
     """
     # One window, ordered by day only: the multiset of gaps, and the gap of the last row, do not depend on how
     # orders of the same day are ordered among themselves, so the result is the same on every engine.
@@ -50,6 +53,7 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
     with_gaps = purchased.mutate(
         gap_days=purchased.order_date.delta(purchased.order_date.lag().over(by_day), unit="day"),
         position=ibis.row_number().over(by_day),
+        first_day=purchased.order_date.min().over(by_day),
     )
     per_customer = with_gaps.group_by("customer_id").aggregate(
         frequency=with_gaps.count(),
@@ -58,6 +62,8 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
         last_order_date=with_gaps.order_date.max(),
         median_gap_days=with_gaps.gap_days.median().cast("float64"),
         last_gap_days=with_gaps.gap_days.argmax(with_gaps.position).cast("int64"),
+        purchase_days=(with_gaps.gap_days.fill_null(1) > 0).sum().cast("int64"),
+        first_day_cents=with_gaps.net_cents.sum(where=with_gaps.order_date == with_gaps.first_day).cast("int64"),
     )
     as_of_lit = ibis.date(as_of)
     joined = customers.select(customer_id=customers.id).left_join(per_customer, "customer_id")
@@ -69,6 +75,8 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
         last_order_date=joined.last_order_date,
         median_gap_days=joined.median_gap_days,
         last_gap_days=joined.last_gap_days,
+        purchase_days=joined.purchase_days.fill_null(0).cast("int64"),
+        first_day_cents=joined.first_day_cents,
     )
     return joined.mutate(
         recency_days=as_of_lit.delta(joined.last_order_date, unit="day").cast("int64"),

@@ -159,6 +159,10 @@ class ClassificationSnapshot(Base):
     #: dashboard does not scan the orders (``customers``, ``buyers``, ``orders``, ``revenue_cents``,
     #: ``repeat_buyers``, ``monthly``: [[YYYY-MM, cents], …]). NULL for snapshots made before it existed.
     summary: Mapped[dict | None] = mapped_column(JSON)
+    #: What the predictive models of this snapshot learnt and how well they did: BG/NBD and Gamma-Gamma
+    #: parameters, the churn model's AUC beside the P(alive) baseline, the clusters and their names, the
+    #: recommendations' hit rate. NULL when the models were not run.
+    models: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Classification(Base):
@@ -185,6 +189,19 @@ class Classification(Base):
     first_order_date: Mapped[date | None] = mapped_column(Date)
     last_order_date: Mapped[date | None] = mapped_column(Date)
     median_gap_days: Mapped[float | None] = mapped_column(Float)
+    # Predictions (NULL for prospects and when the models were not run); see kehu.analytics.predict.
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    expected_purchases_90d: Mapped[float | None] = mapped_column(Float)
+    expected_purchases_365d: Mapped[float | None] = mapped_column(Float)
+    expected_aov_cents: Mapped[int | None] = mapped_column(BigInteger)
+    clv_365d_cents: Mapped[int | None] = mapped_column(BigInteger)
+    clv_tier: Mapped[str | None] = mapped_column(String(8))
+    churn_risk: Mapped[float | None] = mapped_column(Float)
+    #: JSON list of up to three reasons, each ``{"code": ..., numbers}``; rendered by kehu.models.reasons.
+    churn_reasons: Mapped[str | None] = mapped_column(Text)
+    cluster: Mapped[int | None] = mapped_column(SmallInteger)
+    #: JSON list of product ids, best first.
+    recommendations: Mapped[str | None] = mapped_column(Text)
 
 
 class StoreMeta(Base):

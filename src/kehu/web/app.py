@@ -34,6 +34,7 @@ from kehu.web import present
 from kehu.web.auth import LoginThrottle
 from kehu.web.deps import LoginRequired, local_url, render
 from kehu.web.i18n import LANG_COOKIE, LANGUAGES
+from kehu.web.predictions import tier_label
 from kehu.web.routes import customers, dashboard, login
 
 HERE = Path(__file__).parent
@@ -116,11 +117,13 @@ def _templates() -> Jinja2Templates:
     env = templates.env
     env.filters["yuan"] = present.yuan
     env.filters["percent"] = present.percent
+    env.filters["decimal"] = present.decimal
     env.filters["day"] = present.day
     env.filters["minute"] = present.minute
     from kehu.analytics.labels import label
 
     env.globals["label"] = label
+    env.globals["tier_label"] = tier_label
     return templates
 
 

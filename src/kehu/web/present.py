@@ -30,6 +30,11 @@ def percent(share: float | None) -> str:
     return "—" if share is None else f"{share * 100:.1f}%"
 
 
+def decimal(value: float | None, digits: int = 2) -> str:
+    """``1.23456`` → ``1.23`` (``digits`` decimals); ``None`` → ``—``."""
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
 def day(value: date | datetime | None) -> str:
     """``YYYY-MM-DD`` (``—`` for none)."""
     if value is None:

@@ -19,9 +19,16 @@ from kehu.store import Classification, ClassificationSnapshot, Customer, Order, 
 PAGE_SIZE = 50
 PROFILE_ORDERS = 200
 
-SortKey = Literal["recency_days", "frequency", "monetary_cents", "external_id"]
+SortKey = Literal["recency_days", "frequency", "monetary_cents", "external_id", "clv_365d_cents", "churn_risk"]
 SortDir = Literal["asc", "desc"]
-SORT_KEYS: tuple[str, ...] = ("recency_days", "frequency", "monetary_cents", "external_id")
+SORT_KEYS: tuple[str, ...] = (
+    "recency_days",
+    "frequency",
+    "monetary_cents",
+    "external_id",
+    "clv_365d_cents",
+    "churn_risk",
+)
 
 
 def is_purchase() -> ColumnElement[bool]:
@@ -185,6 +192,8 @@ class CustomerFilters:
     rfm_class: str | None = None
     lifecycle_stage: str | None = None
     province: str | None = None
+    clv_tier: str | None = None
+    cluster: int | None = None
 
 
 @dataclass(frozen=True)
@@ -212,7 +221,10 @@ def customer_page(
     page: int = 1,
     page_size: int = PAGE_SIZE,
 ) -> CustomerPage:
-    """Customers of a snapshot with their classification: filtered, sorted (ties by customer id), one page."""
+    """Customers of a snapshot with their classification: filtered, sorted (ties by customer id), one page.
+
+    Customers without a value of the sort column (prospects, or a snapshot without predictions) come last.
+    """
     conditions = [Classification.snapshot_id == snapshot_id]
     if filters.rfm_class:
         conditions.append(Classification.rfm_class == filters.rfm_class)
@@ -220,6 +232,10 @@ def customer_page(
         conditions.append(Classification.lifecycle_stage == filters.lifecycle_stage)
     if filters.province:
         conditions.append(Customer.province == filters.province)
+    if filters.clv_tier:
+        conditions.append(Classification.clv_tier == filters.clv_tier)
+    if filters.cluster is not None:
+        conditions.append(Classification.cluster == filters.cluster)
     base = (
         select(Customer, Classification)
         .join(Customer, Customer.id == Classification.customer_id)

@@ -1,4 +1,5 @@
-"""The dashboard: key figures and charts of classes, groups, stages and monthly revenue."""
+"""The dashboard: key figures and charts of classes, groups, stages and monthly revenue; when the snapshot has
+predictions, CLV tiers and distribution, churn-risk bands, clusters and the models' quality."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from kehu.analytics.labels import LIFECYCLE_STAGES, RFM_CLASSES, RFM_GROUPS, label
-from kehu.web import queries
+from kehu.store import ClassificationSnapshot
+from kehu.web import queries, queries_models
 from kehu.web.auth import SignedIn
 from kehu.web.deps import DbSession, lang_of, render, require
 from kehu.web.i18n import translator
-from kehu.web.present import yuan_number
+from kehu.web.predictions import cluster_names, model_quality
+from kehu.web.present import yuan, yuan_number
 
 router = APIRouter()
 
@@ -39,6 +42,83 @@ def chart_series(db: Any, snapshot_id: int, kind: str, lang: str) -> dict[str, A
         "codes": [code for code, _ in counts],
         "labels": [label(kind, code, lang) or "—" for code, _ in counts],
         "values": [n for _, n in counts],
+    }
+
+
+def _yuan_edge(cents: int) -> str:
+    """A histogram edge: ``¥1,500`` (whole yuan without decimals)."""
+    return f"¥{cents // 100:,}" if cents % 100 == 0 else yuan(cents)
+
+
+def prediction_section(db: Any, snapshot: ClassificationSnapshot, lang: str) -> dict[str, Any]:
+    """What the dashboard shows of a snapshot's predictions: CLV per tier, the CLV histogram, churn-risk bands
+    and clusters as charts (only those with data), and the model report's headline numbers.
+
+    A snapshot made without predictions (no model report) costs no query.
+    """
+    t = translator(lang)
+    if snapshot.models is None:
+        return {"ran": False, "tiers": [], "charts": [], "quality": model_quality(None)}
+    tiers = queries_models.clv_tiers(db, snapshot.id)
+    charts: list[dict[str, Any]] = []
+    if tiers:
+        low = min(row.min_cents for row in tiers)
+        high = max(row.max_cents for row in tiers)
+        bins = queries_models.clv_histogram(db, snapshot.id, low=low, high=high)
+        counts = [b.customers for b in bins]
+        nonzero = [n for n in counts if n]
+        charts.append(
+            {
+                "id": "chart-clv",
+                "kind": "bar",
+                "title": t("chart_clv_hist"),
+                "x_title": t("chart_clv_axis"),
+                "y_title": t("chart_customers_axis"),
+                "labels": [f"{_yuan_edge(b.low_cents)}–{_yuan_edge(b.high_cents)}" for b in bins],
+                "values": counts,
+                "single_color": True,
+                # A skewed distribution (the usual case for CLV) on a log axis, so the tail stays visible.
+                "y_log": bool(nonzero) and max(nonzero) > 50 * min(nonzero),
+            }
+        )
+    bands = queries_models.churn_bands(db, snapshot.id)
+    if any(bands):
+        edges = [0, *(round(b * 100) for b in queries_models.CHURN_BANDS)]
+        charts.append(
+            {
+                "id": "chart-churn",
+                "kind": "bar",
+                "title": t("chart_churn_bands"),
+                "x_title": t("chart_churn_axis"),
+                "y_title": t("chart_customers_axis"),
+                "labels": [f"{a}–{b}%" for a, b in zip(edges, edges[1:], strict=False)],
+                "values": bands,
+            }
+        )
+    sizes = queries_models.cluster_sizes(db, snapshot.id)
+    if sizes:
+        names = cluster_names(snapshot.models, lang)
+        charts.append(
+            {
+                "id": "chart-clusters",
+                "kind": "bar",
+                "title": t("chart_clusters"),
+                "y_title": t("chart_customers_axis"),
+                "param": "cluster",
+                "codes": [str(cluster) for cluster, _ in sizes],
+                "labels": [names.get(cluster) or t("cluster_n", id=cluster) for cluster, _ in sizes],
+                "values": [n for _, n in sizes],
+            }
+        )
+    tier_customers = sum(row.customers for row in tiers)
+    tier_clv = sum(row.clv_cents for row in tiers)
+    return {
+        "ran": True,
+        "tiers": tiers,
+        "tier_customers": tier_customers,
+        "tier_clv_cents": tier_clv,
+        "charts": charts,
+        "quality": model_quality(snapshot.models),
     }
 
 
@@ -68,7 +148,7 @@ def dashboard(
             "kind": "bar",
             "title": t("chart_classes"),
             "y_title": t("chart_customers_axis"),
-            "filter": "rfm_class",
+            "param": "rfm_class",
             **classes,
         },
         {
@@ -82,7 +162,7 @@ def dashboard(
             "id": "chart-stages",
             "kind": "pie",
             "title": t("chart_stages"),
-            "filter": "lifecycle_stage",
+            "param": "stage",
             **stages,
         },
         {
@@ -95,10 +175,12 @@ def dashboard(
             "values": [yuan_number(c) for _, c in months],
         },
     ]
+    models = prediction_section(db, snapshot, lang)
     context.update(
         figures=queries.snapshot_figures(db, snapshot),
         snapshots=queries.ready_snapshots(db),
         charts=charts,
+        models=models,
         classified=sum(classes["values"]),
     )
     return render(request.app.state.templates, request, "dashboard.html", context)

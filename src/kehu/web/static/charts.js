@@ -23,6 +23,7 @@
     if (chart.kind !== "pie") {
       layout.xaxis = { automargin: true, title: { text: chart.x_title || "" } };
       layout.yaxis = { automargin: true, rangemode: "tozero", title: { text: chart.y_title || "" } };
+      if (chart.y_log) { layout.yaxis.type = "log"; delete layout.yaxis.rangemode; }
     } else {
       layout.legend = { orientation: "h" };
     }
@@ -38,13 +39,15 @@
       return { type: "scatter", mode: "lines+markers", x: chart.labels, y: chart.values,
                line: { color: PALETTE[0] }, hovertemplate: "%{x}: ¥%{y:,.2f}<extra></extra>" };
     }
-    return { type: "bar", x: chart.labels, y: chart.values, marker: { color: PALETTE },
+    return { type: "bar", x: chart.labels, y: chart.values,
+             marker: { color: chart.single_color ? PALETTE[0] : PALETTE },
              hovertemplate: "%{x}: %{y}<extra></extra>" };
   }
 
+  /* A chart with "param" and "codes" opens the customer list filtered by the clicked bar or slice. */
   function linkClicks(el, chart, data) {
-    if (!chart.filter || !el.on) { return; }
-    var param = chart.filter === "rfm_class" ? "rfm_class" : "stage";
+    if (!chart.param || !chart.codes || !el.on) { return; }
+    var param = chart.param;
     el.on("plotly_click", function (event) {
       var point = event && event.points && event.points[0];
       if (!point) { return; }

@@ -1,0 +1,106 @@
+"""Customer lifetime value from a fitted BG/NBD model and a fitted Gamma-Gamma model.
+
+Fader, Hardie & Lee (2005), "RFM and CLV: Using Iso-Value Curves for Customer Base Analysis", JMR 42(4): value is
+expected purchases times expected spend per purchase, discounted; here over a finite horizon in monthly steps (the
+discrete version used by lifetimes' ``customer_lifetime_value``).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from kehu.errors import InvalidInput
+from kehu.models.beta_geo import (
+    DAYS_PER_UNIT,
+    BetaGeoModel,
+    FloatArray,
+    as_rfm_arrays,
+    conditional_expected_purchases,
+    distinct_rows,
+)
+from kehu.models.gamma_gamma import GammaGammaModel
+
+__all__ = ["DAYS_PER_MONTH", "customer_lifetime_value"]
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def customer_lifetime_value(
+    beta_geo: BetaGeoModel,
+    gamma_gamma: GammaGammaModel,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    monetary: ArrayLike,
+    *,
+    horizon_months: int = 12,
+    monthly_discount_rate: float = 0.01,
+) -> FloatArray:
+    """Discounted expected value of each customer's purchases over the next ``horizon_months`` months.
+
+    CLV = Σ_{m=1..H} (E[Y(t_m) | x, t_x, T] - E[Y(t_{m-1}) | x, t_x, T]) · E[Z | x, m̄] / (1 + d)^m,
+
+    with E[Y(t) | ...] the BG/NBD conditional expectation (Fader, Hardie & Lee 2005, Marketing Science, eq. 10),
+    E[Z | x, m̄] the Gamma-Gamma expected spend (Fader, Hardie & Lee 2005, JMR, eq. 5), and t_m = m months expressed
+    in the BG/NBD model's time unit (a month is 365.25 / 12 days, a week 7 days). Purchases of month m are
+    discounted as if made at its end.
+
+    Parameters
+    ----------
+    beta_geo : BetaGeoModel
+        Fitted BG/NBD model; recency and T must be in its ``time_unit``.
+    gamma_gamma : GammaGammaModel
+        Fitted Gamma-Gamma model.
+    frequency, recency, T : array-like
+        Per-customer x, t_x and T at the end of the observation period.
+    monetary : array-like
+        Mean repeat spend m̄ per customer (> 0 where frequency > 0; ignored where frequency is 0, whose customers
+        get the population mean spend).
+    horizon_months : int, default 12
+        Number of months H >= 1.
+    monthly_discount_rate : float, default 0.01
+        Discount rate d per month, 0 <= d < 1 (0.01 a month is about 12.7 % a year).
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per customer, in the currency unit of ``monetary``. With d = 0 it equals
+        E[Y(H months) | ...] · E[Z | ...].
+
+    Raises
+    ------
+    InvalidInput
+        Bad horizon, rate or customer inputs (see :func:`kehu.models.beta_geo.as_rfm_arrays`).
+    NotFitted
+        Either model is not fitted.
+    ConvergenceError
+        The Gamma-Gamma mean spend does not exist (q <= 1) but is needed for customers with frequency 0.
+    """
+    if isinstance(horizon_months, bool) or not isinstance(horizon_months, Integral) or horizon_months < 1:
+        raise InvalidInput(f"horizon_months must be a whole number of months >= 1, got {horizon_months!r}")
+    if (
+        isinstance(monthly_discount_rate, bool)
+        or not isinstance(monthly_discount_rate, Real)
+        or not 0 <= monthly_discount_rate < 1
+    ):
+        raise InvalidInput(
+            f"monthly_discount_rate must be a number in [0, 1) (e.g. 0.01 for 1 % a month), got "
+            f"{monthly_discount_rate!r}"
+        )
+    theta = beta_geo._theta()  # raises NotFitted
+    gamma_gamma._theta()
+    x, t_x, age = as_rfm_arrays(frequency, recency, T)
+    spend = gamma_gamma.expected_spend(x, monetary)  # checks monetary: one per customer, > 0 for repeat buyers
+
+    (ux, utx, uT), _, inverse = distinct_rows(x, t_x, age)
+    unit_per_month = DAYS_PER_MONTH / DAYS_PER_UNIT[beta_geo.time_unit]
+    purchases = np.zeros_like(ux)  # discounted expected purchases per distinct triple
+    previous = np.zeros_like(ux)
+    for month in range(1, int(horizon_months) + 1):
+        cumulative = conditional_expected_purchases(theta, month * unit_per_month, ux, utx, uT)
+        purchases += (cumulative - previous) / (1.0 + float(monthly_discount_rate)) ** month
+        previous = cumulative
+    return np.asarray(purchases[inverse] * spend, dtype=np.float64)
