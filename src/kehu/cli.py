@@ -151,7 +151,8 @@ def _print_models(models: dict[str, Any]) -> None:
     table.add_row("BG/NBD (days)", bg.get("error") or fmt(bg.get("params", {})))
     table.add_row("Gamma-Gamma (yuan)", gg.get("error") or fmt(gg.get("params", {})))
     if "auc" in churn:
-        churn_text = (f"AUC {churn['auc']:.3f} vs 1 − P(alive) {churn.get('baseline_auc') or float('nan'):.3f}; "
+        churn_text = (f"AUC {churn['auc']:.3f} vs 1 − P(alive) {churn.get('baseline_auc') or float('nan'):.3f}, "
+                      f"BG/NBD P(no purchase) {churn.get('bgnbd_no_purchase_auc') or float('nan'):.3f}; "
                       f"{churn.get('at_risk', 0)} customers at risk")
     else:
         churn_text = f"{churn.get('error', '')} (risk = 1 − P(alive); {churn.get('at_risk', 0)} at risk)"

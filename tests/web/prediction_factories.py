@@ -44,6 +44,7 @@ MODELS: dict[str, Any] = {
     "churn": {
         "auc": 0.8123,
         "baseline_auc": 0.7004,
+        "bgnbd_no_purchase_auc": 0.7531,
         "horizon_days": 90,
         "train_rows": 40,
         "test_rows": 50,

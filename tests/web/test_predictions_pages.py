@@ -237,6 +237,7 @@ def test_dashboard_model_quality(admin: TestClient, predicted) -> None:
     assert field(page, "bg_nbd", "data-quality") == "r = 0.243, alpha = 4.414, a = 0.793, b = 2.426"
     assert field(page, "churn_auc", "data-quality") == "0.812"
     assert field(page, "baseline_auc", "data-quality") == "0.700"
+    assert field(page, "no_purchase_auc", "data-quality") == "0.753"
     assert field(page, "churn_risk_source", "data-quality") == "gradient boosting"
     assert field(page, "hit_rate", "data-quality") == "23.0%"
     assert field(page, "popularity_hit_rate", "data-quality") == "11.0%"

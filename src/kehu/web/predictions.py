@@ -164,6 +164,7 @@ class ModelQuality:
     bg_nbd_error: str | None = None
     churn_auc: float | None = None
     baseline_auc: float | None = None
+    no_purchase_auc: float | None = None
     baseline_error: str | None = None
     churn_risk_source: str | None = None
     churn_error: str | None = None
@@ -207,6 +208,7 @@ def model_quality(models: Any) -> ModelQuality:
         bg_nbd_error=_error(bg),
         churn_auc=number(churn.get("auc")),
         baseline_auc=number(churn.get("baseline_auc")),
+        no_purchase_auc=number(churn.get("bgnbd_no_purchase_auc")),
         baseline_error=str(churn["baseline_error"]) if churn.get("baseline_error") else None,
         churn_risk_source=risk if isinstance(risk, str) else None,
         churn_error=_error(churn),
