@@ -50,6 +50,9 @@ class Customer(Base):
     email_enc: Mapped[str | None] = mapped_column(Text)
     email_index: Mapped[str | None] = mapped_column(String(32))
     address_enc: Mapped[str | None] = mapped_column(Text)
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    #: When personal fields were erased on the customer's request (PIPL/GDPR); orders stay, anonymised.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime)
     gender: Mapped[str | None] = mapped_column(String(8))
     birth_year: Mapped[int | None] = mapped_column(SmallInteger)
     province: Mapped[str | None] = mapped_column(String(32))
@@ -224,4 +227,82 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16), default="viewer")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class ApiKey(Base):
+    """A key for scripts calling the REST API as ``user``; only a hash of the secret part is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    #: The first characters of the key, shown to tell keys apart; unique, used to find the row.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    """Who did what, when, from where: sign-ins, reveals, exports, imports, edits, deletions, role changes.
+
+    ``detail`` never holds personal data in plaintext (field names and ids only).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    via: Mapped[str | None] = mapped_column(String(16))
+
+
+class ConsentEvent(Base):
+    """A grant or withdrawal of marketing consent, with its time and source; the newest one is in force and is
+    mirrored in ``customers.marketing_consent``."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class CustomerNote(Base):
+    """A note or an interaction (call, message, visit) an agent recorded on a customer; the text is encrypted."""
+
+    __tablename__ = "customer_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # note | call | message | visit | email
+    channel: Mapped[str | None] = mapped_column(String(32))
+    body_enc: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class SavedView(Base):
+    """A user's saved customer-list query (filters, sort) under a name."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    query: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())

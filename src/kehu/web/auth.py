@@ -24,10 +24,26 @@ from kehu.store import User, open_store, session_scope
 
 ROLES: tuple[str, ...] = ("admin", "analyst", "agent", "viewer")
 
-#: permission → the roles that have it. Later issues add permissions (reveal_pii, manage_users, ...) here.
+_ALL = frozenset(ROLES)
+
+#: permission → the roles that have it: the one table of who may do what, for the pages and the REST API alike
+#: (DESIGN.md: admin everything; analyst analysis without raw personal data; agent customer work, revealing a
+#: personal field with an audit record; viewer dashboards only). A route without a permission fails the tests.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "view_dashboard": frozenset({"admin", "analyst", "agent", "viewer"}),
+    "view_dashboard": _ALL,
     "view_customers": frozenset({"admin", "analyst", "agent"}),
+    "view_orders": frozenset({"admin", "analyst", "agent"}),
+    "view_classifications": frozenset({"admin", "analyst", "agent"}),
+    "reveal_pii": frozenset({"admin", "agent"}),
+    "edit_customers": frozenset({"admin", "agent"}),
+    "delete_customers": frozenset({"admin"}),
+    "add_notes": frozenset({"admin", "agent"}),
+    "import_data": frozenset({"admin", "analyst"}),
+    "export_data": frozenset({"admin", "analyst"}),
+    "manage_api_keys": frozenset({"admin", "analyst", "agent"}),
+    "manage_users": frozenset({"admin"}),
+    "view_audit": frozenset({"admin"}),
+    "privacy_requests": frozenset({"admin"}),
 }
 
 ADMIN_USERNAME = "admin"
