@@ -9,8 +9,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
-    [], ["import", "orders"], ["import", "customers"], ["classify"], ["validate"], ["export", "classifications"], ["init"],
-    ["serve"], ["demo"], ["version"],
+    [], ["import", "orders"], ["import", "customers"], ["classify"], ["validate"], ["export", "classifications"],
+    ["init"], ["serve"], ["demo"], ["version"],
+    ["user", "add"], ["user", "list"], ["user", "disable"], ["user", "enable"], ["user", "set-role"],
+    ["user", "password"], ["keys", "rotate"], ["privacy", "export"], ["privacy", "erase"],
 ]
 
 

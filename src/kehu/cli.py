@@ -27,6 +27,13 @@ import_app = typer.Typer(help="Import orders or customers from CSV, XLSX or Parq
 export_app = typer.Typer(help="Export results to CSV, XLSX or Parquet.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+user_app = typer.Typer(help="Manage the users of the web app and their roles (admin, analyst, agent, viewer).",
+                       no_args_is_help=True)
+keys_app = typer.Typer(help="Manage the secret that encrypts personal data.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Data-subject requests: export or erase one customer's data.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(keys_app, name="keys")
+app.add_typer(privacy_app, name="privacy")
 
 out = Console()
 err = Console(stderr=True)
@@ -369,6 +376,216 @@ def validate(
     out.print(f"{report.customers:,} customers; {params}; log-likelihood {report.log_likelihood:,.1f}",
               highlight=False)
     out.print(f"report: {page}", highlight=False, soft_wrap=True)
+
+
+# --- users, keys, privacy requests (kehu.users, kehu.privacy.rotate, kehu.privacy.subject) -----------------------
+
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of "
+                                             "standard input instead of asking twice on the terminal.")]
+Source = Annotated[str | None, typer.Option("--source", "-s", help="The import format the customer came from "
+                                            "(generic, taobao, shopify, cdnow), when the id exists in several.")]
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _cli_actor() -> Any:
+    import getpass
+
+    from kehu.users import Actor
+
+    try:
+        who = getpass.getuser()
+    except Exception:
+        who = "unknown"
+    return Actor(username=f"cli:{who}"[:64], via="cli")
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: one line of stdin, or typed twice (hidden) on a terminal; never echoed or logged."""
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise KehuError("--password-stdin: standard input is empty; pipe the password in")
+        return line
+    if not _interactive():
+        raise KehuError("no terminal to ask for the password: pass --password-stdin and pipe it in")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@contextmanager
+def _store_session() -> Iterator[Any]:
+    from kehu.store import open_store, session_scope
+
+    settings = _settings()
+    open_store(settings.store_url)
+    with session_scope(settings.store_url) as session:
+        yield session
+
+
+@user_app.command("add")
+@friendly
+def user_add(username: Annotated[str, typer.Argument(help="Sign-in name (2-64 letters, digits, . _ - @).")],
+             role: Annotated[str, typer.Option(help="admin, analyst, agent or viewer.")] = "viewer",
+             password_stdin: PasswordStdin = False) -> None:
+    """Add a user; asks for the password twice (at least 10 characters), or reads it with --password-stdin."""
+    from kehu.users import add_user, check_role, check_username
+
+    check_username(username)
+    check_role(role)
+    password = _read_password(password_stdin)
+    with _store_session() as session:
+        user = add_user(session, username=username, password=password, role=role, actor=_cli_actor())
+    out.print(f"added user {user.username} ({user.role})", highlight=False)
+
+
+@user_app.command("list")
+@friendly
+def user_list() -> None:
+    """List the users with their role and whether they can sign in."""
+    from kehu.users import list_users
+
+    with _store_session() as session:
+        users = list_users(session)
+    table = Table(title="Users 用户", title_justify="left")
+    for column in ("username", "role", "active", "created"):
+        table.add_column(column)
+    for u in users:
+        table.add_row(u.username, u.role, "yes" if u.is_active else "no (disabled)",
+                      u.created_at.strftime("%Y-%m-%d %H:%M") if u.created_at else "")
+    out.print(table)
+
+
+@user_app.command("disable")
+@friendly
+def user_disable(username: Annotated[str, typer.Argument(help="The user to disable.")]) -> None:
+    """Disable a user: they can no longer sign in (the last active admin cannot be disabled)."""
+    from kehu.users import set_active
+
+    with _store_session() as session:
+        set_active(session, username, False, actor=_cli_actor())
+    out.print(f"disabled {username}", highlight=False)
+
+
+@user_app.command("enable")
+@friendly
+def user_enable(username: Annotated[str, typer.Argument(help="The user to enable.")]) -> None:
+    """Enable a disabled user again."""
+    from kehu.users import set_active
+
+    with _store_session() as session:
+        set_active(session, username, True, actor=_cli_actor())
+    out.print(f"enabled {username}", highlight=False)
+
+
+@user_app.command("set-role")
+@friendly
+def user_set_role(username: Annotated[str, typer.Argument(help="The user.")],
+                  role: Annotated[str, typer.Argument(help="admin, analyst, agent or viewer.")]) -> None:
+    """Change a user's role (the last active admin cannot be demoted)."""
+    from kehu.users import set_role
+
+    with _store_session() as session:
+        user = set_role(session, username, role, actor=_cli_actor())
+    out.print(f"{user.username} is now {user.role}", highlight=False)
+
+
+@user_app.command("password")
+@friendly
+def user_password(username: Annotated[str, typer.Argument(help="The user.")],
+                  password_stdin: PasswordStdin = False) -> None:
+    """Set a new password for a user (asked twice, or read with --password-stdin)."""
+    from kehu.users import get_user, reset_password
+
+    with _store_session() as session:
+        get_user(session, username)
+    password = _read_password(password_stdin)
+    with _store_session() as session:
+        reset_password(session, username, password, actor=_cli_actor())
+    out.print(f"password of {username} changed", highlight=False)
+
+
+@keys_app.command("rotate")
+@friendly
+def keys_rotate(
+    new_key_file: Annotated[Path | None, typer.Option("--new-key-file", help="File holding the new secret (at "
+                            "least 32 characters). Default: a random one, written to DATA_DIR/secret.key.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 1000,
+) -> None:
+    """Re-encrypt every personal field and recompute the search indexes under a new secret.
+
+    Stop `kehu serve` first; the old key is kept as DATA_DIR/secret.key.old (mode 0600).
+
+    If interrupted, run the same command again: values already re-encrypted are recognised and skipped.
+    """
+    from kehu.privacy.rotate import rotate_keys
+
+    settings = _settings()
+    with _progress(True) as progress:
+        report = rotate_keys(settings, new_key_file=new_key_file, batch_size=batch_size, progress=progress,
+                             username=_cli_actor().username, via="cli")
+    out.print(f"re-encrypted {report.values} values of {report.customers} customers and {report.notes} notes "
+              f"({report.already} were already under the new key); {report.email_keys} e-mail-based ids "
+              "recomputed", highlight=False)
+    for message in report.messages:
+        out.print(message, highlight=False, soft_wrap=True)
+
+
+@privacy_app.command("export")
+@friendly
+def privacy_export(customer: Annotated[str, typer.Argument(help="The customer's source-system id.")],
+                   source: Source = None,
+                   out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the JSON here (mode "
+                                       "0600) instead of standard output.")] = None) -> None:
+    """Export everything held on one customer as JSON (personal fields and notes decrypted); audited."""
+    import json
+    import os
+
+    from kehu.privacy import FieldCipher
+    from kehu.privacy.subject import export_customer, find_customer
+
+    settings = _settings()
+    with _store_session() as session:
+        found = find_customer(session, customer, source)
+        data = export_customer(session, FieldCipher.from_settings(settings), found.id,
+                               user_id=None, username=_cli_actor().username, via="cli")
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out_file is None:
+        sys.stdout.write(text + "\n")
+        return
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    err.print(f"wrote the data of customer {customer} to {out_file}", highlight=False, soft_wrap=True)
+
+
+@privacy_app.command("erase")
+@friendly
+def privacy_erase(customer: Annotated[str, typer.Argument(help="The customer's source-system id.")],
+                  source: Source = None,
+                  yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
+    """Erase one customer's personal data (name, phone, e-mail, address, ID number, notes); orders stay, anonymised.
+
+    Asks to type the id again unless --yes. Cannot be undone. Audited.
+    """
+    from kehu.privacy.subject import erase_customer, find_customer
+    from kehu.store import Customer
+
+    with _store_session() as session:
+        found = find_customer(session, customer, source)
+        store_id = found.id
+    if not yes:
+        if not _interactive():
+            raise KehuError("no terminal to confirm on: pass --yes to erase without asking")
+        typed = typer.prompt(f"This erases customer {customer}'s personal data for good. Type the id to confirm")
+        if typed.strip() != customer.strip():
+            raise KehuError("the id typed does not match; nothing was erased")
+    with _store_session() as session:
+        erase_customer(session, store_id, user_id=None, username=_cli_actor().username, via="cli")
+        new_id = session.get(Customer, store_id).external_id
+    out.print(f"erased customer {customer} (store id {store_id}, now {new_id}); orders kept", highlight=False)
 
 
 @app.command()

@@ -189,9 +189,36 @@ def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, 
     return table, stats
 
 
+COHORT_MONTHS = 12
+
+
+def purchase_cohorts(con: duckdb.DuckDBPyConnection) -> list[list[Any]]:
+    """Monthly cohorts of the purchases in view ``p`` (customer_id, ordered_at): per first-purchase month
+    ``[YYYY-MM, customers, [n_1, …, n_12]]``, oldest first, where ``n_k`` counts the cohort's customers who
+    bought again in calendar month ``+k`` (0 when none; months after the as-of date are also 0 here, the reader
+    knows the date). One hash aggregate for the first months, one over the orders of the 12 months after it."""
+    rows = con.execute(f"""
+        WITH q AS (SELECT customer_id, year(ordered_at) * 12 + month(ordered_at) - 1 AS mi FROM p),
+        f AS (SELECT customer_id, min(mi) AS c FROM q GROUP BY customer_id),
+        d AS (SELECT DISTINCT f.c, q.mi - f.c AS k, customer_id FROM q JOIN f USING (customer_id)
+              WHERE q.mi - f.c BETWEEN 1 AND {COHORT_MONTHS})
+        SELECT c, k, count(*) FROM d GROUP BY c, k
+        UNION ALL SELECT c, 0, count(*) FROM f GROUP BY c
+    """).fetchall()
+    cohorts: dict[int, list[Any]] = {}
+    for c, k, n in rows:
+        cohort = cohorts.setdefault(int(c), [f"{int(c) // 12:04d}-{int(c) % 12 + 1:02d}", 0, [0] * COHORT_MONTHS])
+        if k == 0:
+            cohort[1] = int(n)
+        else:
+            cohort[2][int(k) - 1] = int(n)
+    return [cohorts[c] for c in sorted(cohorts)]
+
+
 def purchase_summary(orders: pa.Table, customers: int, snapshot: pa.Table | None = None) -> dict[str, Any]:
-    """Key figures and monthly revenue of ``orders`` (paid orders up to the as-of date, as read for
-    classification): purchases are those not fully refunded, worth their amount net of refunds (cents).
+    """Key figures, monthly revenue and cohorts (:func:`purchase_cohorts`) of ``orders`` (paid orders up to the
+    as-of date, as read for classification): purchases are those not fully refunded, worth their amount net of
+    refunds (cents).
 
     ``snapshot``: the snapshot rows when their features cover exactly those purchases (no RFM window); the
     per-customer figures are then summed from them instead of grouping the orders again.
@@ -219,11 +246,12 @@ def purchase_summary(orders: pa.Table, customers: int, snapshot: pa.Table | None
         monthly = con.execute(
             "SELECT strftime(ordered_at, '%Y-%m') AS m, sum(net) FROM p GROUP BY m ORDER BY m"
         ).fetchall()
+        cohorts = purchase_cohorts(con)
     finally:
         con.close()
     return {
         "customers": customers, "buyers": int(buyers), "orders": int(n_orders), "revenue_cents": int(revenue),
-        "repeat_buyers": int(repeat), "monthly": [[str(m), int(c)] for m, c in monthly],
+        "repeat_buyers": int(repeat), "monthly": [[str(m), int(c)] for m, c in monthly], "cohorts": cohorts,
     }
 
 

@@ -36,7 +36,13 @@ from kehu.ingest.load import (
     upsert_orders,
 )
 from kehu.ingest.readers import read_raw
-from kehu.ingest.transform import build_mapped, resolve_mapping, transform_customers, transform_orders
+from kehu.ingest.transform import (
+    Mapping,
+    build_mapped,
+    resolve_mapping,
+    transform_customers,
+    transform_orders,
+)
 from kehu.privacy import FieldCipher, normalise_email, normalise_phone
 from kehu.store import ImportRun, open_store, session_scope
 from kehu.store.arrow import for_store, is_sqlite_url, store_connect, transaction
@@ -246,11 +252,13 @@ def _alive(pid: int) -> bool:
 
 
 def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, maps: dict[str, str] | None = None,
-                rejects: Path | None = None, progress: ProgressFn | None = None) -> ImportReport:
+                rejects: Path | None = None, progress: ProgressFn | None = None,
+                run_id: int | None = None) -> ImportReport:
     """Import one orders or customers file into the store and return what happened.
 
     Raises :class:`~kehu.errors.FileProblem` for a file-level problem (nothing imported, run marked failed). Bad rows
-    do not stop the import: they go to the rejects CSV (file, line, column, value, reason).
+    do not stop the import: they go to the rejects CSV (file, line, column, value, reason). ``run_id`` names an
+    ImportRun row created beforehand (status ``running``, see :mod:`kehu.ingest.jobs`); without it a new row is made.
     """
     fmt = get_format(kind, format_name)
     url = settings.store_url
@@ -258,10 +266,14 @@ def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, 
     path = Path(path)
     mark_interrupted_runs(url)
     with session_scope(url) as session:
-        run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running", message=_owner())
-        session.add(run)
-        session.flush()
-        run_id = run.id
+        if run_id is None:
+            run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running", message=_owner())
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        else:
+            session.execute(update(ImportRun).where(ImportRun.id == run_id).values(
+                status="running", message=_owner()))
     report = ImportReport(run_id=run_id, file=str(path), format=fmt.name, kind=kind)
     try:
         _run(settings, fmt, path, maps or {}, rejects, progress, report)
@@ -280,6 +292,30 @@ def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, 
     return report
 
 
+def validate_raw(con: duckdb.DuckDBPyConnection, *, fmt: Format, headers: list[str], maps: dict[str, str],
+                 cipher: FieldCipher, file: str, counts: Counts) -> Mapping:
+    """Map and validate the table ``raw`` (from :func:`read_raw`) without writing to the store.
+
+    Leaves ``problems`` (line, column, value, reason) and the typed output tables in ``con``; sets ``counts.read``,
+    ``skipped`` and ``rejected`` (rows). Raises :class:`~kehu.errors.FileProblem` when a required column is missing.
+    Used by the import and by the web preview (:mod:`kehu.ingest.preview`), so both validate alike.
+    """
+    total = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+    mapping = resolve_mapping(fmt, headers, maps, file)
+    build_mapped(con, fmt, mapping)
+    counts.skipped = con.execute("SELECT count(*) FROM skipped").fetchall()[0][0]
+    counts.read = total - counts.skipped
+    if fmt.customer_id_is_email:
+        _email_keys(con, cipher)
+    n_headers = len(headers) if headers else 10**6
+    if fmt.kind == "orders":
+        transform_orders(con, fmt, mapping, n_headers, fmt.name)
+    else:
+        transform_customers(con, fmt, mapping, n_headers)
+    counts.rejected = con.execute("SELECT count(DISTINCT line) FROM problems").fetchall()[0][0]
+    return mapping
+
+
 def _run(settings: Settings, fmt: Format, path: Path, maps: dict[str, str], rejects: Path | None,
          progress: ProgressFn | None, report: ImportReport) -> None:
     url = settings.store_url
@@ -292,18 +328,8 @@ def _run(settings: Settings, fmt: Format, path: Path, maps: dict[str, str], reje
         total = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
         if progress:
             progress("validate", 0, total)
-        mapping = resolve_mapping(fmt, headers, maps, str(path))
-        build_mapped(con, fmt, mapping)
-        counts.skipped = con.execute("SELECT count(*) FROM skipped").fetchall()[0][0]
-        counts.read = total - counts.skipped
-        if fmt.customer_id_is_email:
-            _email_keys(con, cipher)
-        n_headers = len(headers) if headers else 10**6
-        if fmt.kind == "orders":
-            transform_orders(con, fmt, mapping, n_headers, fmt.name)
-        else:
-            transform_customers(con, fmt, mapping, n_headers)
-        counts.rejected = con.execute("SELECT count(DISTINCT line) FROM problems").fetchall()[0][0]
+        mapping = validate_raw(con, fmt=fmt, headers=headers, maps=maps, cipher=cipher, file=str(path),
+                               counts=counts)
         report.rejects_path = _write_rejects(con, path, rejects, settings, report.run_id)
         if fmt.kind == "orders":
             _load_orders(con, settings, fmt, report, cipher, progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -61,12 +62,17 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+#: Alembic's upgrade is not thread-safe within one process (its config and module state are shared); threads of
+#: one process (the web app's background import, tests) take turns.
+_MIGRATE_LOCK = threading.Lock()
+
+
 def migrate(url: str) -> None:
     """Bring the store at ``url`` to the newest schema (creates it when empty)."""
     engine = get_engine(url)
     cfg = alembic_config(url)
     try:
-        with engine.begin() as connection:
+        with _MIGRATE_LOCK, engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except OperationalError as exc:

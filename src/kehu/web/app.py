@@ -25,6 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kehu import api
 from kehu.config import Settings
 from kehu.errors import KehuError
 from kehu.privacy import FieldCipher
@@ -35,7 +36,7 @@ from kehu.web.auth import LoginThrottle
 from kehu.web.deps import LoginRequired, local_url, render
 from kehu.web.i18n import LANG_COOKIE, LANGUAGES
 from kehu.web.predictions import tier_label
-from kehu.web.routes import customers, dashboard, login
+from kehu.web.routes import admin, customers, dashboard, imports, login
 
 HERE = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -200,6 +201,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
+    api.install(app)  # JSON errors on /api/… paths; pages keep the handlers above
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
@@ -220,4 +222,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(login.router)
     app.include_router(dashboard.router)
     app.include_router(customers.router)
+    app.include_router(imports.router)
+    app.include_router(admin.router)
+    app.include_router(api.router, prefix="/api/v1")
+    app.include_router(api.root_router)
     return app

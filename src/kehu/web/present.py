@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -54,10 +55,40 @@ class MaskedPII:
     name: str
     phone: str
     email: str
+    address: str = ""
+    id_number: str = ""
+
+
+def mask_address(address: str | None) -> str:
+    """Keep the first 6 characters (about province and city): ``广东省深圳市南山区…`` → ``广东省深圳市****``."""
+    if not address:
+        return ""
+    return address[:6] + "****" if len(address) > 6 else address[:1] + "****"
+
+
+def mask_id_number(number: str | None) -> str:
+    """Keep the first 3 and last 4 characters of an ID number of 10 or more: ``110***********1234``; shorter
+    ones keep their last character only."""
+    if not number:
+        return ""
+    if len(number) >= 10:
+        return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    return "*" * (len(number) - 1) + number[-1:]
+
+
+#: Each revealable personal field: its ciphertext column on ``Customer`` and its mask.
+PII_FIELDS: dict[str, tuple[str, Callable[[str | None], str]]] = {
+    "name": ("name_enc", mask_name),
+    "phone": ("phone_enc", mask_phone),
+    "email": ("email_enc", mask_email),
+    "address": ("address_enc", mask_address),
+    "id_number": ("id_number_enc", mask_id_number),
+}
 
 
 def masked_pii(cipher: FieldCipher, customer: Customer) -> MaskedPII:
-    """Decrypt a customer's name, phone and e-mail and keep only their masks (``张**``, ``138****5678``).
+    """Decrypt a customer's name, phone, e-mail, address and ID number and keep only their masks (``张**``,
+    ``138****5678``).
 
     A ciphertext that does not decrypt with this key shows as ``?``, the page still renders.
     """
@@ -69,7 +100,5 @@ def masked_pii(cipher: FieldCipher, customer: Customer) -> MaskedPII:
             return "?"
 
     return MaskedPII(
-        name=masked("name", customer.name_enc, mask_name),
-        phone=masked("phone", customer.phone_enc, mask_phone),
-        email=masked("email", customer.email_enc, mask_email),
+        **{field: masked(field, getattr(customer, column), mask) for field, (column, mask) in PII_FIELDS.items()}
     )

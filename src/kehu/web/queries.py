@@ -6,15 +6,30 @@ Money stays integer cents here; templates format it. Purchases are paid orders t
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from time import monotonic
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from kehu.errors import NotFound
-from kehu.store import Classification, ClassificationSnapshot, Customer, Order, OrderLine
+from kehu.errors import InvalidInput, NotFound
+from kehu.privacy import FieldCipher, normalise_email, normalise_phone
+from kehu.store import (
+    Classification,
+    ClassificationSnapshot,
+    ConsentEvent,
+    Customer,
+    CustomerNote,
+    Order,
+    OrderLine,
+    SavedView,
+    User,
+)
 
 PAGE_SIZE = 50
 PROFILE_ORDERS = 200
@@ -185,6 +200,28 @@ def provinces(session: Session) -> list[str]:
     return [p for p in session.scalars(stmt) if p]
 
 
+#: How long the province choices of a store are reused (seconds) while no customer is added.
+PROVINCE_CACHE_SECONDS = 300.0
+_province_cache: dict[str, tuple[float, Any, list[str]]] = {}
+
+
+def province_choices(session: Session) -> list[str]:
+    """:func:`provinces`, reused for :data:`PROVINCE_CACHE_SECONDS` per store as long as the largest customer id
+    is the same (an import that adds customers refreshes it at once; a changed province of an existing customer
+    shows within the period). ``DISTINCT province`` reads every customer row, about 1 s per million on SQLite,
+    too much for every page of the list."""
+    bind = session.get_bind()
+    url = (bind.engine if isinstance(bind, Connection) else bind).url.render_as_string(hide_password=True)
+    newest = session.scalar(select(func.max(Customer.id)))
+    cached = _province_cache.get(url)
+    now = monotonic()
+    if cached is not None and cached[1] == newest and now - cached[0] < PROVINCE_CACHE_SECONDS:
+        return list(cached[2])
+    found = provinces(session)
+    _province_cache[url] = (now, newest, found)
+    return list(found)
+
+
 @dataclass(frozen=True)
 class CustomerFilters:
     """Filters of the customer list; ``None`` means any."""
@@ -197,18 +234,236 @@ class CustomerFilters:
 
 
 @dataclass(frozen=True)
-class CustomerPage:
-    """One page of the customer list."""
+class CustomerSearch:
+    """What the list's search box looks for, derived from the typed text by :func:`customer_search`.
 
-    rows: list[tuple[Customer, Classification]]
+    Names, addresses and ID numbers are encrypted with a random nonce, so SQL cannot search them; phones and
+    e-mails are found through the blind index of their normalised value, i.e. only by the exact value.
+    """
+
+    #: Source customer ids starting with this text (case-sensitive).
+    id_prefix: str
+    #: Blind index of the normalised phone number, when the text has digits and no ``@``.
+    phone_index: str | None = None
+    #: Blind index of the normalised e-mail, when the text has an ``@``.
+    email_index: str | None = None
+
+    @property
+    def kinds(self) -> list[str]:
+        """What was searched (``id_prefix``, ``phone``, ``email``): for the audit log, which never gets the text."""
+        found = ["id_prefix"]
+        if self.phone_index:
+            found.append("phone")
+        if self.email_index:
+            found.append("email")
+        return found
+
+
+def customer_search(cipher: FieldCipher, typed: str | None) -> CustomerSearch | None:
+    """The search for the text ``typed`` into the list's box; ``None`` for blank text.
+
+    Every search matches source customer ids that start with the text (``C00`` finds ``C0012``). Text with an
+    ``@`` also matches the customer whose e-mail is that address (any case, surrounding spaces ignored); text
+    with a digit and no ``@`` also matches the customer whose phone is that number in any common spelling
+    (``+86 138 0013 8000``, ``'13800138000``, ``138-0013-8000``), as the import normalises them
+    (:func:`kehu.privacy.normalise_phone`).
+    """
+    typed = (typed or "").strip()
+    if not typed:
+        return None
+    phone_index = email_index = None
+    if "@" in typed:
+        email_index = cipher.blind_index("email", normalise_email(typed))
+    elif any(ch.isdigit() for ch in typed):
+        phone_index = cipher.blind_index("phone", normalise_phone(typed))
+    return CustomerSearch(id_prefix=typed, phone_index=phone_index, email_index=email_index)
+
+
+def _sources(session: Session) -> list[str]:
+    """The distinct ``customers.source`` values, by a loose scan of the (source, external id) index: one index
+    probe per source instead of reading every customer."""
+    stmt = text(
+        "WITH RECURSIVE s(source) AS ("
+        " SELECT min(source) FROM customers"
+        " UNION ALL"
+        " SELECT (SELECT min(c.source) FROM customers c WHERE c.source > s.source) FROM s"
+        " WHERE s.source IS NOT NULL"
+        ") SELECT source FROM s WHERE source IS NOT NULL"
+    )
+    return [str(row[0]) for row in session.execute(stmt)]
+
+
+def _id_prefix(session: Session, prefix: str) -> ColumnElement[bool]:
+    """Customers whose source id starts with ``prefix``.
+
+    On SQLite (binary collation) a range per source (``source = s AND external_id >= prefix AND external_id <
+    successor``), so the unique (source, external id) index is used; elsewhere ``LIKE 'prefix%'`` with the
+    wildcards escaped, exact under any collation.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return Customer.external_id.startswith(prefix, autoescape=True)
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:  # no successor: match the prefix itself only (never happens with typed text)
+        return Customer.external_id == prefix
+    upper = prefix[:-1] + chr(last + 1)
+    sources = _sources(session)
+    if not sources:
+        return false()
+    return and_(Customer.source.in_(sources), Customer.external_id >= prefix, Customer.external_id < upper)
+
+
+def _search_condition(session: Session, search: CustomerSearch) -> ColumnElement[bool]:
+    terms = [_id_prefix(session, search.id_prefix)]
+    if search.phone_index:
+        terms.append(Customer.phone_index == search.phone_index)
+    if search.email_index:
+        terms.append(Customer.email_index == search.email_index)
+    return or_(*terms)
+
+
+CursorValue = int | float | str | None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A place in the sorted list for keyset paging: the sort value and customer id of a row.
+
+    ``after`` pages start just after that row, ``before`` pages end just before it. The token in the URL is
+    URL-safe base64 of ``[value, id]`` in JSON (:meth:`token`, :meth:`parse`).
+    """
+
+    value: CursorValue
+    customer_id: int
+    before: bool = False
+
+    def token(self) -> str:
+        """The URL form of this cursor (``before`` is the parameter's name, not part of the token)."""
+        raw = json.dumps([self.value, self.customer_id], ensure_ascii=False, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str, sort: SortKey, *, before: bool = False) -> Cursor:
+        """The cursor of ``token`` for a list sorted by ``sort``; :class:`InvalidInput` when it is not one (a
+        hand-edited URL): the message says to start again from the first page."""
+        try:
+            value, customer_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        except (ValueError, TypeError):
+            raise InvalidInput("the page link is damaged; open the list's first page again") from None
+        wanted: tuple[type, ...] = (str,) if sort == "external_id" else (float, int) if sort == "churn_risk" else (int,)
+        ok_value = value is None or (isinstance(value, wanted) and not isinstance(value, bool))
+        ok_id = isinstance(customer_id, int) and not isinstance(customer_id, bool) and customer_id > 0
+        if not (ok_value and ok_id):
+            raise InvalidInput("the page link does not fit this sort order; open the list's first page again")
+        return cls(value=value, customer_id=customer_id, before=before)
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """One page of the customer list.
+
+    ``rows`` pairs each customer with its classification in the snapshot (``None`` only for a customer found by
+    a search who is not in the snapshot). ``next_cursor`` / ``prev_cursor`` lead to the neighbouring pages by
+    keyset (``None`` at either end, as far as this page can tell).
+    """
+
+    rows: list[tuple[Customer, Classification | None]]
     total: int
     page: int
     page_size: int
+    next_cursor: Cursor | None = None
+    prev_cursor: Cursor | None = None
+    #: Whether the page was found by keyset (a cursor) rather than by offset.
+    keyset: bool = False
 
     @property
     def pages(self) -> int:
         """Number of pages (at least 1)."""
         return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True)
+class _Matching:
+    """The filtered rows of a list query: a statement selecting (customer id, sort value), and those columns."""
+
+    stmt: Select
+    customer_id: Any
+    key: Any
+
+
+def _matching(
+    session: Session,
+    *,
+    snapshot_id: int,
+    filters: CustomerFilters,
+    search: CustomerSearch | None,
+    sort: SortKey,
+) -> _Matching:
+    """The customers that pass the filters and search. Reads ``classifications`` alone when it can (the
+    snapshot's rows by primary key), joins ``customers`` only for the province, the source id or a search; a
+    search starts from the customers it finds, so a customer imported after the snapshot is found too."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.rfm_class:
+        conditions.append(Classification.rfm_class == filters.rfm_class)
+    if filters.lifecycle_stage:
+        conditions.append(Classification.lifecycle_stage == filters.lifecycle_stage)
+    if filters.clv_tier:
+        conditions.append(Classification.clv_tier == filters.clv_tier)
+    if filters.cluster is not None:
+        conditions.append(Classification.cluster == filters.cluster)
+    if filters.province:
+        conditions.append(Customer.province == filters.province)
+    key = Customer.external_id if sort == "external_id" else getattr(Classification, sort)
+    if search is not None:
+        in_snapshot = and_(Classification.snapshot_id == snapshot_id, Classification.customer_id == Customer.id)
+        stmt = (
+            select(Customer.id, key)
+            .select_from(Customer)
+            .outerjoin(Classification, in_snapshot)
+            .where(_search_condition(session, search), *conditions)
+        )
+        return _Matching(stmt, Customer.id, key)
+    stmt = select(Classification.customer_id, key).where(Classification.snapshot_id == snapshot_id, *conditions)
+    if filters.province or sort == "external_id":
+        stmt = stmt.join(Customer, Customer.id == Classification.customer_id)
+    return _Matching(stmt, Classification.customer_id, key)
+
+
+def _ordered(m: _Matching, direction: SortDir, *, reverse: bool = False) -> Select:
+    """``m`` sorted by its key in ``direction`` with NULLs last and ties by customer id (the same direction);
+    ``reverse`` gives the exact opposite order (for the page before a cursor)."""
+    ascending = (direction == "asc") != reverse
+    key = m.key.asc() if ascending else m.key.desc()
+    tie = m.customer_id.asc() if ascending else m.customer_id.desc()
+    return m.stmt.order_by(key.nulls_first() if reverse else key.nulls_last(), tie)
+
+
+def _past(m: _Matching, cursor: Cursor, direction: SortDir) -> ColumnElement[bool]:
+    """Rows after the cursor's row in the list's order (before it when ``cursor.before``)."""
+    key, ident, value = m.key, m.customer_id, cursor.value
+    later_is_greater = (direction == "asc") != cursor.before
+
+    def later(column: Any, bound: Any) -> ColumnElement[bool]:
+        return column > bound if later_is_greater else column < bound
+
+    if not cursor.before:
+        if value is None:
+            return and_(key.is_(None), later(ident, cursor.customer_id))
+        return or_(later(key, value), and_(key == value, later(ident, cursor.customer_id)), key.is_(None))
+    if value is None:
+        return or_(key.is_not(None), and_(key.is_(None), later(ident, cursor.customer_id)))
+    return and_(key.is_not(None), or_(later(key, value), and_(key == value, later(ident, cursor.customer_id))))
+
+
+def _load_rows(
+    session: Session, snapshot_id: int, ids: list[int]
+) -> list[tuple[Customer, Classification | None]]:
+    """The customers ``ids`` with their classification in the snapshot, in the order of ``ids``."""
+    if not ids:
+        return []
+    in_snapshot = and_(Classification.snapshot_id == snapshot_id, Classification.customer_id == Customer.id)
+    stmt = select(Customer, Classification).outerjoin(Classification, in_snapshot).where(Customer.id.in_(ids))
+    found = {c.id: (c, k) for c, k in session.execute(stmt)}
+    return [found[i] for i in ids if i in found]
 
 
 def customer_page(
@@ -220,35 +475,81 @@ def customer_page(
     direction: SortDir = "desc",
     page: int = 1,
     page_size: int = PAGE_SIZE,
+    search: CustomerSearch | None = None,
+    cursor: Cursor | None = None,
 ) -> CustomerPage:
-    """Customers of a snapshot with their classification: filtered, sorted (ties by customer id), one page.
+    """Customers of a snapshot with their classification: filtered, searched, sorted (ties by customer id), one
+    page.
 
     Customers without a value of the sort column (prospects, or a snapshot without predictions) come last.
+    Without a ``cursor`` the page is found by offset (``page``); with one, by keyset (the rows just after or
+    before it), whose cost does not grow with the page number; ``page`` is then only the number shown.
+    The sort reads only (customer id, sort value) pairs; the page's 50 rows are loaded afterwards by id.
+    The total is exact: one ``COUNT`` over the snapshot's primary-key range (about 50 ms per million rows on
+    SQLite; a province filter or a search adds the join).
     """
-    conditions = [Classification.snapshot_id == snapshot_id]
-    if filters.rfm_class:
-        conditions.append(Classification.rfm_class == filters.rfm_class)
-    if filters.lifecycle_stage:
-        conditions.append(Classification.lifecycle_stage == filters.lifecycle_stage)
-    if filters.province:
-        conditions.append(Customer.province == filters.province)
-    if filters.clv_tier:
-        conditions.append(Classification.clv_tier == filters.clv_tier)
-    if filters.cluster is not None:
-        conditions.append(Classification.cluster == filters.cluster)
-    base = (
-        select(Customer, Classification)
-        .join(Customer, Customer.id == Classification.customer_id)
-        .where(*conditions)
+    m = _matching(session, snapshot_id=snapshot_id, filters=filters, search=search, sort=sort)
+    total = session.scalar(select(func.count()).select_from(m.stmt.subquery())) or 0
+    if cursor is None:
+        stmt = _ordered(m, direction).limit(page_size + 1).offset((page - 1) * page_size)
+    else:
+        m = _Matching(m.stmt.where(_past(m, cursor, direction)), m.customer_id, m.key)
+        stmt = _ordered(m, direction, reverse=cursor.before).limit(page_size + 1)
+    result: Any = session.execute(stmt)
+    keys: list[tuple[int, CursorValue]] = [(int(cid), value) for cid, value in result]
+    more = len(keys) > page_size
+    keys = keys[:page_size]
+    if cursor is not None and cursor.before:
+        keys.reverse()
+        has_prev, has_next = more, True
+        if not more:
+            page = 1  # reached the start, whatever number the link claimed
+    else:
+        has_prev, has_next = cursor is not None or page > 1, more
+    rows = _load_rows(session, snapshot_id, [cid for cid, _ in keys])
+    return CustomerPage(
+        rows=rows,
+        total=int(total),
+        page=page,
+        page_size=page_size,
+        next_cursor=Cursor(keys[-1][1], keys[-1][0]) if keys and has_next else None,
+        prev_cursor=Cursor(keys[0][1], keys[0][0], before=True) if keys and has_prev else None,
+        keyset=cursor is not None,
     )
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
 
-    column = Customer.external_id if sort == "external_id" else getattr(Classification, sort)
-    key = column.asc() if direction == "asc" else column.desc()
-    tie = Customer.id.asc() if direction == "asc" else Customer.id.desc()
-    stmt = base.order_by(key.nulls_last(), tie).limit(page_size).offset((page - 1) * page_size)
-    rows = [(c, k) for c, k in session.execute(stmt)]
-    return CustomerPage(rows=rows, total=int(total), page=page, page_size=page_size)
+
+def customer_rows(
+    session: Session,
+    *,
+    snapshot_id: int,
+    filters: CustomerFilters,
+    sort: SortKey = "monetary_cents",
+    direction: SortDir = "desc",
+    search: CustomerSearch | None = None,
+    limit: int,
+    batch: int = 1000,
+) -> Iterator[tuple[Customer, Classification | None]]:
+    """Every customer of the filtered, searched, sorted list (at most ``limit``), for an export: the ids in list
+    order first, then the rows ``batch`` at a time, so memory stays flat however long the list is."""
+    m = _matching(session, snapshot_id=snapshot_id, filters=filters, search=search, sort=sort)
+    result: Any = session.execute(_ordered(m, direction).limit(limit))
+    ids = [int(cid) for cid, _ in result]
+    for start in range(0, len(ids), batch):
+        chunk = _load_rows(session, snapshot_id, ids[start : start + batch])
+        yield from chunk
+        for customer, classification in chunk:  # let go of what was yielded; keep the rest of the session
+            session.expunge(customer)
+            if classification is not None:
+                session.expunge(classification)
+
+
+def count_customers(
+    session: Session, *, snapshot_id: int, filters: CustomerFilters, search: CustomerSearch | None, limit: int
+) -> int:
+    """How many customers the list has, counting no further than ``limit`` (enough to refuse a too-large
+    export without counting a million rows)."""
+    m = _matching(session, snapshot_id=snapshot_id, filters=filters, search=search, sort="frequency")
+    return int(session.scalar(select(func.count()).select_from(m.stmt.limit(limit).subquery())) or 0)
 
 
 @dataclass(frozen=True)
@@ -291,3 +592,71 @@ def customer_profile(
         orders=[(o, lines[o.id]) for o in orders],
         order_count=int(order_count),
     )
+
+
+#: At most this many notes and interactions on a profile (newest first).
+PROFILE_NOTES = 100
+#: At most this many saved views per user.
+MAX_SAVED_VIEWS = 50
+
+
+def customer_notes(
+    session: Session, customer_id: int, limit: int = PROFILE_NOTES
+) -> list[tuple[CustomerNote, str | None]]:
+    """A customer's notes and interactions, newest first (ties by id), each with its author's username
+    (``None`` when the user was deleted); the text stays encrypted here."""
+    stmt = (
+        select(CustomerNote, User.username)
+        .outerjoin(User, User.id == CustomerNote.user_id)
+        .where(CustomerNote.customer_id == customer_id)
+        .order_by(CustomerNote.at.desc(), CustomerNote.id.desc())
+        .limit(limit)
+    )
+    return [(note, name) for note, name in session.execute(stmt)]
+
+
+def consent_events(session: Session, customer_id: int) -> list[tuple[ConsentEvent, str | None]]:
+    """A customer's marketing-consent events, newest first (the first is in force), each with the username of
+    who recorded it (``None`` for the system or a deleted user)."""
+    stmt = (
+        select(ConsentEvent, User.username)
+        .outerjoin(User, User.id == ConsentEvent.recorded_by)
+        .where(ConsentEvent.customer_id == customer_id)
+        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())
+    )
+    return [(event, name) for event, name in session.execute(stmt)]
+
+
+def saved_views(session: Session, user_id: int) -> list[SavedView]:
+    """The saved list views of one user, by name."""
+    stmt = select(SavedView).where(SavedView.user_id == user_id).order_by(SavedView.name, SavedView.id)
+    return list(session.scalars(stmt))
+
+
+def save_view(session: Session, *, user_id: int, name: str, query: dict[str, str]) -> SavedView:
+    """Save ``query`` (list parameters) as the user's view ``name`` (1–64 characters, spaces trimmed); a view of
+    the same name is replaced. :class:`InvalidInput` for a bad name or when the user already has
+    :data:`MAX_SAVED_VIEWS` other views."""
+    name = " ".join(name.split())
+    if not name or len(name) > 64:
+        raise InvalidInput("a saved view needs a name of 1 to 64 characters")
+    view = session.scalar(select(SavedView).where(SavedView.user_id == user_id, SavedView.name == name))
+    if view is None:
+        count = session.scalar(select(func.count()).where(SavedView.user_id == user_id)) or 0
+        if count >= MAX_SAVED_VIEWS:
+            raise InvalidInput(f"you have {MAX_SAVED_VIEWS} saved views already; delete one first")
+        view = SavedView(user_id=user_id, name=name, query=query)
+        session.add(view)
+    else:
+        view.query = query
+    session.flush()
+    return view
+
+
+def delete_view(session: Session, *, user_id: int, view_id: int) -> None:
+    """Delete the user's saved view ``view_id``; :class:`NotFound` when the user has no such view (another
+    user's view counts as none)."""
+    view = session.get(SavedView, view_id)
+    if view is None or view.user_id != user_id:
+        raise NotFound(f"saved view {view_id} does not exist")
+    session.delete(view)

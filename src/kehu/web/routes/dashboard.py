@@ -1,41 +1,51 @@
-"""The dashboard: key figures and charts of classes, groups, stages and monthly revenue; when the snapshot has
-predictions, CLV tiers and distribution, churn-risk bands, clusters and the models' quality."""
+"""The dashboard: key figures and charts of classes, groups, stages and monthly revenue; the RFM score grid, the
+class and group treemap, the lifecycle funnel, monthly cohorts, provinces and city tiers, the channel mix, revenue
+by class and the migration between two snapshots; when the snapshot has predictions, CLV tiers and distribution,
+churn-risk bands, clusters and the models' quality.
+
+Every chart's numbers are also in a table under it. Chart data goes to ``static/charts.js`` in two JSON blocks:
+``#kehu-charts`` (the first four charts and the predictions) and ``#kehu-dashboard-charts`` (the analysis
+sections of :mod:`kehu.web.dashboard_sections`).
+
+Cost on SQLite at 1M customers, 10M orders (2 shared cores, CPU time): one scan of the snapshot for the grid,
+classes, groups, stages, treemap, funnel and revenue by class (0.6 s), provinces and city tiers (0.5 s), the
+migration between two snapshots (0.8 s), the channel mix over the orders (3.6 s); all but the geography are kept in
+an in-process cache (:func:`kehu.web.queries_dashboard.cached`), so a second view costs about a second.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from kehu.analytics.labels import LIFECYCLE_STAGES, RFM_CLASSES, RFM_GROUPS, label
+from kehu.analytics.labels import label
 from kehu.store import ClassificationSnapshot
-from kehu.web import queries, queries_models
+from kehu.web import queries, queries_dashboard, queries_models
 from kehu.web.auth import SignedIn
+from kehu.web.dashboard_sections import LABEL_ORDER, analysis_sections, compare_snapshot
 from kehu.web.deps import DbSession, lang_of, render, require
 from kehu.web.i18n import translator
 from kehu.web.predictions import cluster_names, model_quality
 from kehu.web.present import yuan, yuan_number
+from kehu.web.queries_dashboard import BreakdownRow, totals_by
 
 router = APIRouter()
-
-_ORDER = {
-    "rfm_class": list(RFM_CLASSES),
-    "rfm_group": list(RFM_GROUPS),
-    "lifecycle_stage": list(LIFECYCLE_STAGES),
-}
 
 
 def _ordered(kind: str, counts: list[tuple[str | None, int]]) -> list[tuple[str | None, int]]:
     """Counts in the labels' own order (e.g. lifecycle rule order), unknown codes last."""
-    rank = {code: i for i, code in enumerate(_ORDER[kind])}
+    rank = {code: i for i, code in enumerate(LABEL_ORDER[kind])}
     return sorted(counts, key=lambda item: (rank.get(item[0] or "", len(rank)), item[0] or ""))
 
 
-def chart_series(db: Any, snapshot_id: int, kind: str, lang: str) -> dict[str, Any]:
-    """One bar chart's data: labels, codes and customer counts for ``kind`` in a snapshot."""
-    counts = _ordered(kind, queries.counts_by(db, snapshot_id, kind))
+def chart_series(breakdown: list[BreakdownRow], kind: str, lang: str) -> dict[str, Any]:
+    """One bar chart's data: labels, codes and customer counts for ``kind`` (rfm_class, rfm_group or
+    lifecycle_stage) from a snapshot's breakdown (:func:`kehu.web.queries_dashboard.snapshot_breakdown`)."""
+    totals = totals_by(breakdown, kind)  # type: ignore[arg-type]
+    counts = _ordered(kind, [(key[0], total.customers) for key, total in totals.items()])
     if kind == "rfm_class":  # prospects have no class; the 8 classes are of buyers
         counts = [(code, n) for code, n in counts if code]
     return {
@@ -128,8 +138,13 @@ def dashboard(
     db: DbSession,
     user: Annotated[SignedIn, Depends(require("view_dashboard"))],
     as_of: date | None = None,
+    compare: Annotated[date | None, Query(description="second snapshot date for the migration chart")] = None,
 ) -> Response:
-    """Key figures and charts for the chosen (default: newest) ready snapshot, or how to make one."""
+    """Key figures and charts for the chosen (default: newest) ready snapshot, or how to make one.
+
+    ``compare``: the date of a second snapshot for the migration chart (default: the one before ``as_of``);
+    404 when no ready snapshot has that date, 400 when it is ``as_of`` itself.
+    """
     lang = lang_of(request)
     t = translator(lang)
     snapshot = queries.pick_snapshot(db, as_of)
@@ -138,9 +153,15 @@ def dashboard(
         context["figures"] = queries.key_figures(db)
         return render(request.app.state.templates, request, "dashboard.html", context)
 
-    classes = chart_series(db, snapshot.id, "rfm_class", lang)
-    groups = chart_series(db, snapshot.id, "rfm_group", lang)
-    stages = chart_series(db, snapshot.id, "lifecycle_stage", lang)
+    snapshots = queries.ready_snapshots(db)
+    other = compare_snapshot(snapshots, snapshot, compare, db)
+    breakdown = queries_dashboard.cached(
+        queries_dashboard.snapshot_key(db, snapshot, "breakdown"),
+        lambda: queries_dashboard.snapshot_breakdown(db, snapshot.id),
+    )
+    classes = chart_series(breakdown, "rfm_class", lang)
+    groups = chart_series(breakdown, "rfm_group", lang)
+    stages = chart_series(breakdown, "lifecycle_stage", lang)
     months = queries.snapshot_months(db, snapshot)
     charts = [
         {
@@ -176,11 +197,15 @@ def dashboard(
         },
     ]
     models = prediction_section(db, snapshot, lang)
+    sections = analysis_sections(request, db, snapshot, breakdown, snapshots, other, as_of, lang)
     context.update(
         figures=queries.snapshot_figures(db, snapshot),
-        snapshots=queries.ready_snapshots(db),
+        snapshots=snapshots,
+        compare=other,
         charts=charts,
         models=models,
+        sections=sections,
+        section_charts=[s["chart"] for s in sections if s.get("chart")],
         classified=sum(classes["values"]),
     )
     return render(request.app.state.templates, request, "dashboard.html", context)

@@ -1,0 +1,265 @@
+"""Key rotation: re-encrypt every personal field and recompute every blind index under a new secret.
+
+What changes: the customers' ``*_enc`` columns and ``customer_notes.body_enc`` (decrypted with the old key,
+encrypted with the new one), the phone and e-mail blind indexes, the Shopify-style customer ids ``e:<blind index of
+the e-mail>``, and the keyed ``row_hash`` of customers (cleared: it cannot be recomputed without the original file,
+so the next import of the same file counts those customers as updated once and rewrites them under the new key).
+
+Where the keys come from:
+
+* the *old* secret is the current one (``KEHU_SECRET_KEY`` or ``<data_dir>/secret.key``);
+* the *new* secret is read from ``--new-key-file`` or generated. In key-file mode it is first written to
+  ``<data_dir>/secret.key.new`` (mode 0600) before any row changes; at the end the old key is kept as
+  ``secret.key.old`` (mode 0600) and ``secret.key.new`` replaces ``secret.key`` atomically. When the secret comes
+  from ``KEHU_SECRET_KEY``, ``--new-key-file`` is required and no file is swapped: afterwards set
+  ``KEHU_SECRET_KEY`` to the new secret.
+
+Batches and resuming: rows are rewritten in batches of ``batch_size`` customers (then notes), each batch one
+transaction. A value that already decrypts with the new key is left alone (AES-GCM authenticates, so a value can
+only decrypt under the key that sealed it), so an interrupted rotation is finished by running the same command again:
+the pending new key is still in ``secret.key.new`` (or in the ``--new-key-file`` given again), the batches already
+written are recognised and skipped. Running it again after it finished starts a new rotation (to a new key).
+
+Stop ``kehu serve`` and imports while rotating (they hold the old key) and restart them afterwards; signed-in web
+sessions end, since their cookie key is derived from the secret too.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kehu.config import Settings
+from kehu.errors import InvalidInput, StoreError
+from kehu.privacy import audit
+from kehu.privacy.crypto import FieldCipher
+from kehu.privacy.keys import KEY_FILE, derive_key, load_secret
+from kehu.privacy.normalise import normalise_email, normalise_phone
+from kehu.privacy.subject import CUSTOMER_FIELDS, NOTE_FIELD
+from kehu.store import Customer, CustomerNote, open_store, session_scope
+
+NEW_KEY_FILE = KEY_FILE + ".new"
+OLD_KEY_FILE = KEY_FILE + ".old"
+#: The shortest secret accepted (characters), as for ``KEHU_SECRET_KEY``.
+MIN_SECRET = 32
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RotationReport:
+    """What a rotation did.
+
+    ``customers`` and ``notes``: rows rewritten; ``values``: ciphertexts re-encrypted; ``already``: ciphertexts that
+    were under the new key already (a resumed run); ``email_keys``: ``e:`` customer ids recomputed;
+    ``email_keys_left``: ``e:`` ids that match neither key's index of the stored e-mail (left unchanged);
+    ``key_file``: the key file now holding the new secret (``None`` when the secret comes from the environment);
+    ``backup``: where the old secret was kept.
+    """
+
+    customers: int = 0
+    notes: int = 0
+    values: int = 0
+    already: int = 0
+    email_keys: int = 0
+    email_keys_left: int = 0
+    key_file: Path | None = None
+    backup: Path | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+def cipher_for(secret: bytes) -> FieldCipher:
+    """The field cipher of a master secret (the same derivation as :meth:`FieldCipher.from_settings`)."""
+    return FieldCipher(derive_key(secret, "pii-encryption"), derive_key(secret, "blind-index"))
+
+
+def _read_secret(path: Path) -> bytes:
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the key file {path}: {exc.strerror or exc}") from None
+    if len(value) < MIN_SECRET:
+        raise InvalidInput(f"the key file {path} holds fewer than {MIN_SECRET} characters")
+    return value.encode()
+
+
+def _write_private(path: Path, content: bytes, *, exclusive: bool) -> None:
+    """Write ``content`` + newline to ``path`` with mode 0600 (fsynced); ``exclusive`` refuses an existing file."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, content + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_secret(settings: Settings, old: bytes, new_key_file: Path | None) -> tuple[bytes, Path | None]:
+    """The new secret and, in key-file mode, the staged ``secret.key.new`` holding it."""
+    if settings.secret_key:
+        if new_key_file is None:
+            raise InvalidInput("KEHU_SECRET_KEY is set, so there is no key file to rotate: pass --new-key-file PATH "
+                               "with the new secret (at least 32 characters), then set KEHU_SECRET_KEY to it")
+        return _read_secret(new_key_file), None
+    staged = Path(settings.data_dir) / NEW_KEY_FILE
+    given = _read_secret(new_key_file) if new_key_file is not None else None
+    if staged.exists():
+        pending = _read_secret(staged)
+        if given is not None and given != pending:
+            raise InvalidInput(f"an interrupted rotation to another key is pending in {staged}: finish it first by "
+                               "running `kehu keys rotate` without --new-key-file")
+        return pending, staged
+    secret = given if given is not None else base64.urlsafe_b64encode(secrets.token_bytes(32))
+    if secret == old:
+        raise InvalidInput("the new key is the current key; give another one")
+    _write_private(staged, secret, exclusive=True)
+    return secret, staged
+
+
+def _reseal(old: FieldCipher, new: FieldCipher, field_name: str, token: str, what: str,
+            report: RotationReport) -> tuple[str, str]:
+    """(new token, plaintext) of ``token``; the token itself when it is under the new key already."""
+    try:
+        plain = old.decrypt(field_name, token)
+    except (InvalidTag, ValueError):
+        try:
+            plain = new.decrypt(field_name, token)
+        except (InvalidTag, ValueError):
+            raise StoreError(f"{what}: the {field_name} decrypts with neither the old nor the new key; "
+                             "was the key file replaced by hand? Restore the key it was written with") from None
+        report.already += 1
+        return token, plain or ""
+    report.values += 1
+    return new.encrypt(field_name, plain) or token, plain or ""
+
+
+def _rotate_customer(customer: Customer, old: FieldCipher, new: FieldCipher, report: RotationReport) -> bool:
+    """Rotate one customer row in place; True when something changed."""
+    changed = False
+    plain: dict[str, str] = {}
+    for column, field_name in CUSTOMER_FIELDS.items():
+        token = getattr(customer, column)
+        if token is None:
+            continue
+        sealed, plain[field_name] = _reseal(old, new, field_name, token, f"customer {customer.id}", report)
+        if sealed != token:
+            setattr(customer, column, sealed)
+            changed = True
+    indexes = {
+        "phone_index": new.blind_index("phone", normalise_phone(plain.get("phone"))),
+        "email_index": new.blind_index("email", normalise_email(plain.get("email"))),
+    }
+    for column, value in indexes.items():
+        if getattr(customer, column) != value:
+            setattr(customer, column, value)
+            changed = True
+    if customer.external_id.startswith("e:") and plain.get("email"):
+        email = normalise_email(plain["email"])
+        old_key = "e:" + (old.blind_index("email", email) or "")
+        new_key = "e:" + (new.blind_index("email", email) or "")
+        if customer.external_id == old_key:
+            customer.external_id = new_key
+            report.email_keys += 1
+            changed = True
+        elif customer.external_id != new_key:
+            report.email_keys_left += 1
+    if customer.row_hash is not None:
+        customer.row_hash = None
+        changed = True
+    return changed
+
+
+def _next_batch(session: Session, model: type, after: int, batch_size: int) -> list:  # type: ignore[type-arg]
+    """The next ``batch_size`` rows of ``model`` with an id above ``after``, in id order (keyset paging)."""
+    mid = model.id  # type: ignore[attr-defined]
+    return list(session.scalars(select(model).where(mid > after).order_by(mid).limit(batch_size)))
+
+
+def _count(session: Session, model: type) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def rotate_keys(settings: Settings, *, new_key_file: Path | None = None, batch_size: int = 1000,
+                progress: Progress | None = None, user_id: int | None = None, username: str | None = None,
+                via: str = "cli") -> RotationReport:
+    """Re-encrypt every personal field under a new secret and recompute the blind indexes; see the module text.
+
+    Parameters
+    ----------
+    new_key_file
+        A file holding the new secret (at least 32 characters). Default: a random one (key-file mode only).
+    batch_size
+        Rows per transaction (≥ 1).
+    progress
+        Called as ``progress(stage, done, total)`` (rows) with stage ``customers`` or ``notes`` after each batch.
+    user_id, username, via
+        Who rotated, for the audit event ``key_rotation`` (counts only).
+
+    Raises :class:`InvalidInput` for a missing or short key file, or ``KEHU_SECRET_KEY`` without
+    ``--new-key-file``; :class:`kehu.errors.StoreError` when a value decrypts with neither key.
+    """
+    if batch_size < 1:
+        raise InvalidInput(f"batch size must be at least 1, got {batch_size}")
+    url = settings.store_url
+    open_store(url)
+    old_secret = load_secret(settings)
+    new_secret, staged = _new_secret(settings, old_secret, new_key_file)
+    old, new = cipher_for(old_secret), cipher_for(new_secret)
+    report = RotationReport()
+
+    with session_scope(url) as session:
+        totals = {"customers": _count(session, Customer), "notes": _count(session, CustomerNote)}
+    for stage, model in (("customers", Customer), ("notes", CustomerNote)):
+        after = done = 0
+        while True:
+            with session_scope(url) as session:
+                rows = _next_batch(session, model, after, batch_size)
+                if not rows:
+                    break
+                for row in rows:
+                    if isinstance(row, Customer):
+                        report.customers += _rotate_customer(row, old, new, report)
+                    else:
+                        sealed, _ = _reseal(old, new, NOTE_FIELD, row.body_enc, f"note {row.id}", report)
+                        if sealed != row.body_enc:
+                            row.body_enc = sealed
+                            report.notes += 1
+                after = rows[-1].id
+            done += len(rows)
+            if progress:
+                progress(stage, done, max(totals[stage], done))
+
+    if staged is not None:
+        key_file = Path(settings.data_dir) / KEY_FILE
+        backup = Path(settings.data_dir) / OLD_KEY_FILE
+        _write_private(backup, old_secret, exclusive=False)
+        os.replace(staged, key_file)
+        report.key_file, report.backup = key_file, backup
+        report.messages.append(f"the new key is in {key_file}; the old one is kept in {backup} (mode 0600): "
+                               "delete it once the backups made with it are gone")
+    else:
+        report.messages.append("now set KEHU_SECRET_KEY to the new secret (the content of the --new-key-file) "
+                               "everywhere kehu runs, then restart kehu serve")
+    if report.email_keys_left:
+        report.messages.append(f"{report.email_keys_left} e-mail-based customer ids did not match their stored "
+                               "e-mail and were left as they are; a re-import may create them again")
+    with session_scope(url) as session:
+        if username is None and user_id is not None:
+            from kehu.store import User
+
+            user = session.get(User, user_id)
+            username = user.username if user else None
+        audit.record(session, action="key_rotation", user_id=user_id, username=username, via=via,
+                     detail={"customers": report.customers, "notes": report.notes, "values": report.values,
+                             "already": report.already, "email_keys": report.email_keys,
+                             "customers_total": totals["customers"], "key_file": staged is not None})
+    return report
