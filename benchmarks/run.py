@@ -16,7 +16,9 @@ d. ``rfm_sql``     the RFM aggregation (recency, frequency, monetary, 20/40/60/8
 e. ``classify``    ``kehu.analytics.classify`` over the store, RFM and lifecycle only (``predict=False``;
                    target: within 2× of d and < 4 GB peak);
 f. ``predict``     the same with the predictive models (BG/NBD, Gamma-Gamma, churn model, clusters,
-                   recommendations), as ``kehu classify`` runs by default (reported with its phases).
+                   recommendations), as ``kehu classify`` runs by default (reported with its phases);
+g. ``pages``       ``kehu serve`` on that store, loaded from a second process (``benchmarks/pages.py``): median
+                   and p99 of the customer list and profile against ``/healthz`` (target: medians < 200 ms).
 
 The models alone, beside the ``lifetimes`` package, are measured by ``benchmarks/models.py``.
 
@@ -195,6 +197,16 @@ def step_classify(store_dir: Path, *, predict: bool = False) -> dict:
     return out
 
 
+def step_pages(store_dir: Path) -> dict:
+    sys.path.insert(0, str(Path(__file__).parent))
+    import pages
+
+    t0 = time.perf_counter()
+    result = pages.measure(store_dir, clients=4, seconds=30)
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
 BASELINES = ("floor", "rfm_sql")
 STEPS = {
     "generate": lambda a: step_generate(a.orders, a.customers, Path(a.csv)),
@@ -203,6 +215,7 @@ STEPS = {
     "rfm_sql": lambda a: step_rfm_sql(Path(a.csv)),
     "classify": lambda a: step_classify(Path(a.store)),
     "predict": lambda a: step_classify(Path(a.store), predict=True),
+    "pages": lambda a: step_pages(Path(a.store)),
 }
 
 
@@ -257,6 +270,7 @@ LABELS = {
     "rfm_sql": "d. DuckDB RFM SQL (baseline)",
     "classify": "e. kehu classify",
     "predict": "f. kehu classify + models",
+    "pages": "g. web pages under load (30 s)",
 }
 
 
@@ -278,6 +292,7 @@ def add_ratios(results: dict[str, dict]) -> None:
     if "ratio" in c:
         checks["classify ≤ 2× baseline"] = c["ratio"] <= TARGET_CLASSIFY_RATIO
         checks["classify peak < 4 GB"] = c["peak_mb"] < TARGET_CLASSIFY_MB
+    checks.update(results.get("pages", {}).get("checks", {}))
     results["_checks"] = checks  # type: ignore[assignment]
 
 
@@ -300,6 +315,13 @@ def print_table(results: dict[str, dict], title: str) -> None:
         table.add_row(label, f"{r['seconds']:.2f}", f"{r.get('peak_mb', 0):,.0f}", rows, ratio)
     console = Console(width=max(100, Console().width))
     console.print(table)
+    pages = results.get("pages", {})
+    for kind in ("list", "profile", "healthz"):
+        if kind in pages:
+            r = pages[kind]
+            ratio = f", {r['ratio_to_healthz']:.1f}× /healthz" if "ratio_to_healthz" in r else ""
+            console.print(f"pages {kind}: {r['requests']} requests, median {r['median_ms']:.0f} ms, "
+                          f"p90 {r['p90_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms{ratio}")
     for name, ok in results.get("_checks", {}).items():  # type: ignore[union-attr]
         console.print(f"{'[green]PASS' if ok else '[red]FAIL'}[/] {name}")
 
