@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, optimize, special
 
+import kehu.models.beta_geo
 import kehu.sample
 from kehu.errors import ConvergenceError, InvalidInput, NotFitted
 from kehu.models.beta_geo import (
@@ -19,6 +20,7 @@ from kehu.models.beta_geo import (
     distinct_rows,
     log_likelihood,
     log_likelihood_gradient,
+    log_likelihood_hessian,
     probability_alive,
     unconditional_expected_purchases,
 )
@@ -188,6 +190,65 @@ def test_gradient_matches_finite_differences_with_weights_and_large_x() -> None:
     assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.parametrize("params", [PUBLISHED, np.array([0.5, 3.0, 1.3, 0.7]), np.array([2.0, 0.4, 0.2, 9.0])])
+def test_hessian_matches_finite_differences_of_the_gradient(cdnow: pd.DataFrame, params: np.ndarray) -> None:
+    args = (cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    analytic = log_likelihood_hessian(params, *args)
+    numeric = np.column_stack(
+        [central_differences(lambda p, i=i: log_likelihood_gradient(p, *args)[i], params) for i in range(4)]
+    )
+    assert np.array_equal(analytic, analytic.T)
+    assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-5)
+
+
+def test_hessian_matches_finite_differences_with_weights_and_large_x() -> None:
+    x = np.array([0, 1, 3, 200, 200, 350])
+    t_x = np.array([0, 10, 500, 2000, 1200, 2990])
+    T = np.array([3000, 3000, 700, 2100, 3000, 3000])
+    w = np.array([10, 3, 1, 2, 5, 1])
+    params = np.array([0.3, 25.0, 0.8, 2.5])
+    analytic = log_likelihood_hessian(params, x, t_x, T, w)
+    numeric = np.column_stack(
+        [central_differences(lambda p, i=i: log_likelihood_gradient(p, x, t_x, T, w)[i], params) for i in range(4)]
+    )
+    assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+def per_customer_reference(params: np.ndarray, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple:
+    """P(alive) and eq. (10) evaluated customer by customer, straight from the formulas (Euler-transformed 2F1)."""
+    r, alpha, a, b = params
+    repeat = x > 0
+    xs = np.where(repeat, x, 1.0)
+    d = np.log(a) - np.log(b + xs - 1) + (r + xs) * (np.log(alpha + T) - np.log(alpha + t_x))
+    alive = special.expit(-np.where(repeat, d, -np.inf))
+    c = a + b + x - 1
+    hyp = special.hyp2f1(a + b - 1 - r, a - 1, c, t / (alpha + T + t))
+    if_alive = c / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (a - 1) * hyp)
+    return alive, if_alive * alive
+
+
+@pytest.mark.parametrize("whole_days", [True, False])
+def test_scoring_equals_the_per_customer_formulas_on_random_customers(whole_days: bool) -> None:
+    rng = np.random.default_rng(7)
+    n = 20_000
+    T = rng.integers(1, 800, n).astype(float)
+    x = np.where(rng.random(n) < 0.4, 0, rng.integers(1, 300, n)).astype(float)
+    t_x = np.where(x > 0, np.floor(T * rng.random(n)), 0.0)
+    if not whole_days:
+        T, t_x = T / 7.0, t_x / 7.0  # weeks: the fallback to hashing
+    params = np.array([0.25, 28.0 if whole_days else 4.0, 0.8, 2.5])
+    model = BetaGeoModel()
+    model.params_ = dict(zip(("r", "alpha", "a", "b"), params, strict=True))
+    horizon = 90.0 if whole_days else 13.0
+    alive, expected = per_customer_reference(params, horizon, x, t_x, T)
+    assert model.probability_alive(x, t_x, T) == pytest.approx(alive, rel=1e-10, abs=1e-300)
+    assert model.expected_purchases(horizon, x, t_x, T) == pytest.approx(expected, rel=1e-10, abs=1e-300)
+    assert conditional_expected_purchases(params, horizon, x, t_x, T) == pytest.approx(expected, rel=1e-10, abs=1e-300)
+    per_customer_t = rng.integers(0, 100, n).astype(float)
+    _, varying = per_customer_reference(params, per_customer_t, x, t_x, T)
+    assert model.expected_purchases(per_customer_t, x, t_x, T) == pytest.approx(varying, rel=1e-10, abs=1e-300)
+
+
 def test_stable_at_x_200() -> None:
     days = PUBLISHED * [1, 7, 1, 1]
     for params, t, x, t_x, T in [(PUBLISHED, 52, 200, 38.5, 39.0), (days, 365, 200, 4000, 5000)]:
@@ -217,6 +278,21 @@ def test_time_unit_days_scales_alpha_only(cdnow: pd.DataFrame, fitted: BetaGeoMo
     args = (cdnow["frequency"], cdnow["recency"], cdnow["T"])
     args_days = (cdnow["frequency"], cdnow["recency"] * 7, cdnow["T"] * 7)
     assert days.expected_purchases(273, *args_days) == pytest.approx(fitted.expected_purchases(39, *args), rel=1e-6)
+
+
+@pytest.mark.parametrize("shift", [0.0, 1e6, 0.5])
+def test_distinct_rows_of_whole_and_fractional_columns(shift: float) -> None:
+    # Whole numbers in a narrow range take the arithmetic path, anything else (0.5, a wide range) the hash path.
+    rng = np.random.default_rng(3)
+    cols = [rng.integers(0, 5, 5000).astype(float), rng.integers(-3, 40, 5000) + shift, rng.integers(0, 3, 5000) * 1e9]
+    cols[1][7] = -0.0
+    uniques, counts, inverse = distinct_rows(*cols)
+    for u, col in zip(uniques, cols, strict=True):
+        assert np.array_equal(u[inverse], col)
+    assert counts.sum() == 5000 and len(counts) == len(np.unique(np.column_stack(cols), axis=0))
+    assert np.array_equal(counts, np.bincount(inverse))
+    first_rows = np.sort(np.unique(inverse, return_index=True)[1])
+    assert np.array_equal(inverse[first_rows], np.arange(len(counts)))  # numbered in order of first appearance
 
 
 def test_distinct_triples_with_counts_equal_per_customer_likelihood(cdnow: pd.DataFrame) -> None:
@@ -268,6 +344,16 @@ def test_recovers_simulated_parameters() -> None:
         assert abs(model.params_[name] - value) < 3 * model.standard_errors_[name], name
     alive = model.probability_alive(x, t_x, T)
     assert alive.shape == (1_000_000,) and np.all((alive >= 0) & (alive <= 1))
+
+
+def test_start_from_a_subsample_fit_gives_the_same_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, t_x, T = simulate(300_000, 0.25, 4.0, 0.8, 2.5, seed=11)
+    warm = BetaGeoModel().fit(x, t_x, T)
+    monkeypatch.setattr(kehu.models.beta_geo, "_WARM_START", 10**9)  # no subsample: start from all parameters = 1
+    cold = BetaGeoModel().fit(x, t_x, T)
+    assert warm.params_ == pytest.approx(cold.params_, rel=1e-9)
+    assert warm.standard_errors_ == pytest.approx(cold.standard_errors_, rel=1e-6)
+    assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, abs=1e-6)
 
 
 def test_full_cdnow_log_matches_independent_nelder_mead_fit() -> None:

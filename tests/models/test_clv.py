@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kehu.errors import InvalidInput, NotFitted
-from kehu.models.beta_geo import BetaGeoModel
+from kehu.models.beta_geo import BetaGeoModel, conditional_expected_purchases
 from kehu.models.clv import DAYS_PER_MONTH, customer_lifetime_value
 from kehu.models.gamma_gamma import GammaGammaModel
 
@@ -66,6 +66,30 @@ def test_hand_computed_value_for_one_customer() -> None:
     assert cumulative == pytest.approx([0.15986, 0.31250, 0.45868], abs=5e-6)
     assert clv[0] == pytest.approx(11.0935, abs=1e-4)
     assert (r, alpha, a, b) == tuple(beta_geo.params_.values())
+
+
+@pytest.mark.parametrize("time_unit", ["days", "weeks"])
+def test_equals_the_month_by_month_sum_on_random_customers(time_unit: str) -> None:
+    # Reference: E[Y(t_m) | x, t_x, T] per customer and month (eq. 10), differenced and discounted one by one.
+    beta_geo, gamma_gamma = published_models()
+    beta_geo.time_unit = time_unit  # type: ignore[assignment]
+    per_day = 1.0 if time_unit == "days" else 1 / 7
+    beta_geo.params_["alpha"] *= 7 * per_day
+    rng = np.random.default_rng(11)
+    n = 5_000
+    T = rng.integers(30, 731, n) * per_day
+    x = np.where(rng.random(n) < 0.5, 0, rng.integers(1, 250, n)).astype(float)
+    t_x = np.where(x > 0, np.round(T * rng.random(n) / per_day) * per_day, 0.0)
+    m = np.where(x > 0, np.round(rng.gamma(2.0, 20.0, n), 2) + 0.01, 0.0)
+    theta = np.array(list(beta_geo.params_.values()))
+    unit_per_month = DAYS_PER_MONTH * per_day
+    clv = customer_lifetime_value(beta_geo, gamma_gamma, x, t_x, T, m, horizon_months=13, monthly_discount_rate=0.02)
+    previous, by_month = np.zeros(n), np.zeros(n)
+    for month in range(1, 14):
+        cumulative = conditional_expected_purchases(theta, month * unit_per_month, x, t_x, T)
+        by_month += (cumulative - previous) / 1.02**month
+        previous = cumulative
+    assert clv == pytest.approx(by_month * gamma_gamma.expected_spend(x, m), rel=1e-10, abs=1e-300)
 
 
 def test_monotone_in_horizon_and_zero_frequency_gets_population_spend(

@@ -15,6 +15,7 @@ from kehu.models.gamma_gamma import (
     conditional_expected_spend,
     log_likelihood,
     log_likelihood_gradient,
+    log_likelihood_hessian,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -64,6 +65,31 @@ def test_gradient_matches_finite_differences(repeat_buyers: pd.DataFrame, params
     steps = np.diag(1e-5 * params)
     numeric = [(log_likelihood(params + e, *args) - log_likelihood(params - e, *args)) / (2 * e.sum()) for e in steps]
     assert log_likelihood_gradient(params, *args) == pytest.approx(numeric, rel=1e-6, abs=1e-5)
+
+
+@pytest.mark.parametrize("params", [np.array([6.25, 3.74, 15.44]), np.array([0.7, 1.5, 80.0]), np.array([20, 9, 3.0])])
+def test_hessian_matches_finite_differences_of_the_gradient(repeat_buyers: pd.DataFrame, params: np.ndarray) -> None:
+    args = (repeat_buyers["x"], repeat_buyers["zbar"])
+    steps = np.diag(1e-5 * params)
+    numeric = np.column_stack(
+        [
+            (log_likelihood_gradient(params + e, *args) - log_likelihood_gradient(params - e, *args)) / (2 * e.sum())
+            for e in steps
+        ]
+    )
+    analytic = log_likelihood_hessian(params, *args)
+    assert np.array_equal(analytic, analytic.T)
+    assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-5)
+
+
+def test_expected_spend_equals_the_formula_on_random_customers() -> None:
+    rng = np.random.default_rng(5)
+    x = np.where(rng.random(10_000) < 0.3, 0, rng.integers(1, 200, 10_000)).astype(float)
+    m = np.where(x > 0, np.round(rng.gamma(2.0, 20.0, 10_000), 2) + 0.01, np.nan)  # m of non-repeat buyers unused
+    model = GammaGammaModel()
+    model.params_ = {"p": 6.25, "q": 3.74, "v": 15.44}
+    by_hand = np.where(x > 0, (15.44 + x * np.nan_to_num(m)) * 6.25 / (6.25 * x + 3.74 - 1), model.mean_spend_)
+    assert model.expected_spend(x, m) == pytest.approx(by_hand, rel=1e-12)
 
 
 def test_expected_spend_is_a_weighted_average_of_population_and_own_mean(fitted: GammaGammaModel) -> None:

@@ -17,11 +17,12 @@ from kehu.models.beta_geo import (
     DAYS_PER_UNIT,
     BetaGeoModel,
     FloatArray,
+    _as_vector,
+    _Customers,
+    _params,
     as_rfm_arrays,
-    conditional_expected_purchases,
-    distinct_rows,
 )
-from kehu.models.gamma_gamma import GammaGammaModel
+from kehu.models.gamma_gamma import GammaGammaModel, _check_lengths, _check_monetary
 
 __all__ = ["DAYS_PER_MONTH", "customer_lifetime_value"]
 
@@ -47,6 +48,10 @@ def customer_lifetime_value(
     E[Z | x, m̄] the Gamma-Gamma expected spend (Fader, Hardie & Lee 2005, JMR, eq. 5), and t_m = m months expressed
     in the BG/NBD model's time unit (a month is 365.25 / 12 days, a week 7 days). Purchases of month m are
     discounted as if made at its end.
+
+    E[Y(t) | x, t_x, T] is P(alive | x, t_x, T) times an expectation that depends on (x, T) only, so the discounted
+    sum over the months is taken on the distinct (x, T) pairs, all horizons at once, and multiplied per customer
+    by P(alive) and the expected spend.
 
     Parameters
     ----------
@@ -90,17 +95,21 @@ def customer_lifetime_value(
             f"monthly_discount_rate must be a number in [0, 1) (e.g. 0.01 for 1 % a month), got "
             f"{monthly_discount_rate!r}"
         )
-    theta = beta_geo._theta()  # raises NotFitted
+    r, alpha, a, b = _params(beta_geo._theta())  # raises NotFitted
     gamma_gamma._theta()
     x, t_x, age = as_rfm_arrays(frequency, recency, T)
-    spend = gamma_gamma.expected_spend(x, monetary)  # checks monetary: one per customer, > 0 for repeat buyers
+    m = _as_vector("monetary", monetary)
+    _check_lengths(x, m)
+    _check_monetary(x, m)
+    spend = gamma_gamma._expected_spend(x, m)
 
-    (ux, utx, uT), _, inverse = distinct_rows(x, t_x, age)
+    customers = _Customers(x, t_x, age)
+    months = np.arange(1, int(horizon_months) + 1)
     unit_per_month = DAYS_PER_MONTH / DAYS_PER_UNIT[beta_geo.time_unit]
-    purchases = np.zeros_like(ux)  # discounted expected purchases per distinct triple
-    previous = np.zeros_like(ux)
-    for month in range(1, int(horizon_months) + 1):
-        cumulative = conditional_expected_purchases(theta, month * unit_per_month, ux, utx, uT)
-        purchases += (cumulative - previous) / (1.0 + float(monthly_discount_rate)) ** month
-        previous = cumulative
-    return np.asarray(purchases[inverse] * spend, dtype=np.float64)
+    cumulative = customers.expected_if_alive(r, alpha, a, b, months * unit_per_month)  # (x, T) pairs × months
+    discount = (1.0 + float(monthly_discount_rate)) ** -months.astype(np.float64)
+    per_pair = np.einsum("pm,m->p", np.diff(cumulative, axis=1, prepend=0.0), discount)  # if alive at T
+    value = customers.probability_alive(r, alpha, a, b)
+    value *= per_pair[customers.pairs[0]]
+    value *= spend
+    return value

@@ -10,9 +10,10 @@ only and combined with BG/NBD for customer lifetime value.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
-import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import special
 
 from kehu.errors import ConvergenceError, InvalidInput, NotFitted
@@ -21,15 +22,23 @@ from kehu.models.beta_geo import (
     _as_vector,
     _check_finite_nonnegative,
     _check_whole,
+    _codes,
     _first,
-    _numeric_hessian,
+    _sum_by,
+    _trigamma,
     _weights,
     _wsum,
-    distinct_rows,
     fit_log_params,
+    log_params_objective,
 )
 
-__all__ = ["GammaGammaModel", "conditional_expected_spend", "log_likelihood", "log_likelihood_gradient"]
+__all__ = [
+    "GammaGammaModel",
+    "conditional_expected_spend",
+    "log_likelihood",
+    "log_likelihood_gradient",
+    "log_likelihood_hessian",
+]
 
 PARAM_NAMES = ("p", "q", "v")
 _NOT_FITTED = "GammaGammaModel is not fitted; call fit(frequency, monetary) first"
@@ -43,50 +52,71 @@ def _params(params: ArrayLike) -> tuple[float, float, float]:
 
 
 class _Design:
-    """Weighted (x, m̄) rows prepared for repeated likelihood evaluations.
+    """Weighted (x, m̄) rows reduced to what the likelihood needs, for repeated evaluations.
 
-    The Γ and ψ terms depend on x alone and are evaluated once per distinct x with the summed weight; the
-    parameter-free sums are computed once; only log(v + x m̄) and its derivative are evaluated row by row.
+    log f = [Γ terms in x] + q log v - log Γ(q) + px log(x m̄) - log m̄ - (px + q) log(v + x m̄) depends on m̄ only
+    through the spend total z = x m̄ (log m̄ = log z - log x): the Γ, ψ and ψ' terms are evaluated once per distinct
+    x, and log(v + z) once per distinct total, weighted by Σ w and Σ w x over the customers with that total.
     """
 
     def __init__(self, x: ArrayLike, m: ArrayLike, weights: ArrayLike | None = None) -> None:
         xa, ma = (np.ravel(a) for a in np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(m, dtype=float)))
-        self.w = _weights(weights, len(xa))
-        ix, xv = pd.factorize(xa)
-        self.xv = np.asarray(xv, dtype=np.float64)
-        self.wx = np.bincount(ix, weights=self.w, minlength=len(self.xv))
-        self.n = float(self.w.sum())
-        self.x, self.xm = xa, xa * ma
-        self.sum_wx_log_xm = _wsum(self.w * xa, np.log(self.xm))  # Σ w x log(x m̄)
-        self.sum_w_log_m = _wsum(self.w, np.log(ma))  # Σ w log m̄
-        self.wx_rows = self.w * xa
+        w = None if weights is None else _weights(weights, len(xa))
+        (ix,), self.xv = _codes(xa)
+        (iz,), zv = _codes(xa * ma)
+        self.wx = _sum_by(ix, w, len(self.xv))  # Σ w per x
+        self.n = float(self.wx.sum())
+        wz = _sum_by(iz, w, len(zv))
+        present = np.flatnonzero(wz)  # a table of whole numbers may hold totals nobody has
+        self.zv, self.wz = zv[present], wz[present]  # Σ w per total
+        self.wxz = _sum_by(iz, xa if w is None else w * xa, len(zv))[present]  # Σ w x per total
+        self._constants()
 
-    def loglik_and_gradient(self, params: ArrayLike) -> tuple[float, FloatArray]:
-        p, q, v = _params(params)
+    def _constants(self) -> None:
+        log_z = np.log(self.zv)
+        self.sum_wx_log_z = _wsum(self.wxz, log_z)  # Σ w x log(x m̄)
+        self.sum_w_log_m = _wsum(self.wz, log_z) - _wsum(self.wx, np.log(self.xv))  # Σ w log m̄
+
+    def rescaled(self, scale: float) -> _Design:
+        """The same customers with every spend divided by scale."""
+        out = copy.copy(self)
+        out.zv = self.zv / scale
+        out._constants()
+        return out
+
+    def evaluate(self, params: ArrayLike, *, hessian: bool = False) -> tuple[float, FloatArray, FloatArray]:
+        """Σ w log f, its gradient and (when asked, else zeros) its Hessian with respect to (p, q, v)."""
+        p, q, v = map(np.float64, _params(params))  # numpy scalars: inf, not ZeroDivisionError, on underflow
         px = p * self.xv
         psi_pxq = special.digamma(px + q)
-        log_xm_v = np.log(self.xm + v)
+        log_zv = np.log(self.zv + v)
         ll = (
             _wsum(self.wx, special.gammaln(px + q) - special.gammaln(px))
             + self.n * float(q * np.log(v) - special.gammaln(q))
-            + p * self.sum_wx_log_xm
+            + p * self.sum_wx_log_z
             - self.sum_w_log_m
-            - p * _wsum(self.wx_rows, log_xm_v)
-            - q * _wsum(self.w, log_xm_v)
+            - p * _wsum(self.wxz, log_zv)
+            - q * _wsum(self.wz, log_zv)
         )
-        d_p = (
-            _wsum(self.wx * self.xv, psi_pxq - special.digamma(px)) + self.sum_wx_log_xm - _wsum(self.wx_rows, log_xm_v)
-        )
-        d_q = _wsum(self.wx, psi_pxq) + self.n * float(np.log(v) - special.digamma(q)) - _wsum(self.w, log_xm_v)
-        inv = 1.0 / (self.xm + v)
-        d_v = self.n * q / v - p * _wsum(self.wx_rows, inv) - q * _wsum(self.w, inv)
-        return ll, np.array([d_p, d_q, d_v])
-
-
-def _loglik_and_gradient(
-    params: ArrayLike, x: ArrayLike, m: ArrayLike, weights: ArrayLike | None = None
-) -> tuple[float, FloatArray]:
-    return _Design(x, m, weights).loglik_and_gradient(params)
+        d_p = _wsum(self.wx * self.xv, psi_pxq - special.digamma(px)) + self.sum_wx_log_z - _wsum(self.wxz, log_zv)
+        d_q = _wsum(self.wx, psi_pxq) + self.n * float(np.log(v) - special.digamma(q)) - _wsum(self.wz, log_zv)
+        inv = 1.0 / (self.zv + v)
+        d_v = self.n * q / v - p * _wsum(self.wxz, inv) - q * _wsum(self.wz, inv)
+        grad = np.array([d_p, d_q, d_v])
+        if not hessian:
+            return ll, grad, np.zeros((3, 3))
+        tri_pxq = _trigamma(px + q)
+        inv2 = inv * inv
+        h = np.empty((3, 3))
+        h[0, 0] = _wsum(self.wx * self.xv**2, tri_pxq - _trigamma(px))
+        h[0, 1] = _wsum(self.wx * self.xv, tri_pxq)
+        h[0, 2] = -_wsum(self.wxz, inv)
+        h[1, 1] = _wsum(self.wx, tri_pxq) - self.n * float(_trigamma(q))
+        h[1, 2] = self.n / v - _wsum(self.wz, inv)
+        h[2, 2] = -self.n * q / v**2 + p * _wsum(self.wxz, inv2) + q * _wsum(self.wz, inv2)
+        lower = np.tril_indices(3, -1)
+        h[lower] = h.T[lower]
+        return ll, grad, h
 
 
 def log_likelihood(params: ArrayLike, x: ArrayLike, m: ArrayLike, weights: ArrayLike | None = None) -> float:
@@ -112,7 +142,7 @@ def log_likelihood(params: ArrayLike, x: ArrayLike, m: ArrayLike, weights: Array
     float
         Σ weights · log f. Changing the currency unit by a factor s (m → s·m, v → s·v) adds -log(s) · Σ weights.
     """
-    return _loglik_and_gradient(params, x, m, weights)[0]
+    return _Design(x, m, weights).evaluate(params)[0]
 
 
 def log_likelihood_gradient(
@@ -130,7 +160,24 @@ def log_likelihood_gradient(
     numpy.ndarray
         The three partial derivatives of Σ weights · log f.
     """
-    return _loglik_and_gradient(params, x, m, weights)[1]
+    return _Design(x, m, weights).evaluate(params)[1]
+
+
+def log_likelihood_hessian(
+    params: ArrayLike, x: ArrayLike, m: ArrayLike, weights: ArrayLike | None = None
+) -> FloatArray:
+    """Analytic Hessian of :func:`log_likelihood` with respect to (p, q, v).
+
+    Per customer, with ψ' the trigamma function:
+    ∂²/∂p² = x² [ψ'(px + q) - ψ'(px)]; ∂²/∂p∂q = x ψ'(px + q); ∂²/∂p∂v = -x / (v + x m̄);
+    ∂²/∂q² = ψ'(px + q) - ψ'(q); ∂²/∂q∂v = 1 / v - 1 / (v + x m̄); ∂²/∂v² = -q / v² + (px + q) / (v + x m̄)².
+
+    Returns
+    -------
+    numpy.ndarray
+        The symmetric 3 × 3 matrix of second derivatives of Σ weights · log f.
+    """
+    return _Design(x, m, weights).evaluate(params, hessian=True)[2]
 
 
 def conditional_expected_spend(params: ArrayLike, x: ArrayLike, m: ArrayLike) -> FloatArray:
@@ -159,24 +206,29 @@ def conditional_expected_spend(params: ArrayLike, x: ArrayLike, m: ArrayLike) ->
     """
     p, q, v = _params(params)
     xa, ma = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(m, dtype=float))
-    denom = p * xa + q - 1.0
-    own = np.where(xa > 0, xa * ma, 0.0)
+    denom = p * xa
+    denom += q - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = (v + own) * p / denom
-    return np.asarray(np.where(denom > 0, out, np.nan), dtype=np.float64)
+        out = np.multiply(xa, ma, out=np.empty(xa.shape))  # an array even for scalars
+        if out.size and np.isnan(out.min()):  # 0 · NaN or 0 · inf: m̄ is ignored where x = 0
+            out[xa == 0] = 0.0
+        out += v
+        out *= p
+        out /= denom
+    if not (denom.size == 0 or denom.min() > 0):  # NaN fails too
+        out[~(denom > 0)] = np.nan
+    return np.asarray(out, dtype=np.float64)
 
 
-def _as_spend_arrays(frequency: ArrayLike, monetary: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    x = _as_vector("frequency", frequency)
-    m = _as_vector("monetary", monetary)
+def _check_lengths(x: FloatArray, m: FloatArray) -> None:
     if len(x) != len(m):
         raise InvalidInput(
             f"frequency and monetary must have one value per customer, got lengths {len(x)} and {len(m)}"
         )
-    if len(x) == 0:
-        raise InvalidInput("frequency and monetary are empty: pass at least one customer")
-    _check_finite_nonnegative("frequency", x)
-    _check_whole("frequency", x)
+
+
+def _check_monetary(x: FloatArray, m: FloatArray) -> None:
+    """Mean repeat spends must be finite and > 0 for customers with repeat purchases (x validated already)."""
     repeat = x > 0
     bad = repeat & ~np.isfinite(m)
     if bad.any():
@@ -192,6 +244,17 @@ def _as_spend_arrays(frequency: ArrayLike, monetary: ArrayLike) -> tuple[FloatAr
             f"monetary must be > 0 for customers with repeat purchases: {k} row(s) have monetary <= 0 (first at "
             f"position {i}: {m[i]:g}); remove refunds and zero-value orders, or those customers"
         )
+
+
+def _as_spend_arrays(frequency: ArrayLike, monetary: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    x = _as_vector("frequency", frequency)
+    m = _as_vector("monetary", monetary)
+    _check_lengths(x, m)
+    if len(x) == 0:
+        raise InvalidInput("frequency and monetary are empty: pass at least one customer")
+    _check_finite_nonnegative("frequency", x)
+    _check_whole("frequency", x)
+    _check_monetary(x, m)
     return x, m
 
 
@@ -215,7 +278,8 @@ class GammaGammaModel:
     log_likelihood_ : float
         Total log-likelihood at the optimum.
     n_customers_, n_pairs_ : int
-        Number of repeat buyers, and of distinct (x, m̄) pairs the fit evaluated.
+        Number of repeat buyers, and of distinct spend totals x·m̄ the fit evaluated (customers with the same total
+        share one log(v + x·m̄) term: at most the number of distinct (x, m̄) pairs).
     converged_ : bool
         True after a successful fit (a fit that does not converge raises :class:`ConvergenceError`).
     mean_spend_ : float
@@ -230,7 +294,7 @@ class GammaGammaModel:
         return f"GammaGammaModel(tol={self.tol!r}, max_iter={self.max_iter!r})"
 
     def fit(self, frequency: ArrayLike, monetary: ArrayLike) -> GammaGammaModel:
-        """Fit p, q, v by maximum likelihood on the distinct (x, m̄) pairs of repeat buyers.
+        """Fit p, q, v by maximum likelihood on the repeat buyers, grouped by x and by spend total x·m̄.
 
         Parameters
         ----------
@@ -265,33 +329,21 @@ class GammaGammaModel:
                 f"position {i}); pass only customers with frequency > 0, e.g. df[df['frequency'] > 0]"
             )
         x, m = _as_spend_arrays(x, monetary)
-        (ux, um), counts, _ = distinct_rows(x, m)
-        n = float(counts.sum())
-        scale = _wsum(counts, um) / n
-        sm = um / scale
-
-        scaled = _Design(ux, sm, counts)
-
-        def objective(phi: NDArray[np.float64]) -> tuple[float, FloatArray]:
-            theta = np.exp(phi)
-            ll, g = scaled.loglik_and_gradient(theta)
-            return -ll / n, -g * theta / n
-
+        design = _Design(x, m)
+        n = design.n
+        scale = float(m.mean())  # conditioning: optimise with spend in units of its mean
+        scaled = design.rescaled(scale)
         hint = (
             f"remove outliers (test orders, very large or tiny order values), check that monetary is the mean repeat "
             f"spend per customer, use more customers, or raise max_iter (now {self.max_iter})"
         )
+        objective = log_params_objective(lambda th: scaled.evaluate(th, hessian=True), n)
         phi = fit_log_params(
             objective, np.zeros(3), n=n, tol=self.tol, max_iter=self.max_iter, model="Gamma-Gamma", hint=hint
         )
         theta = np.exp(phi) * np.array([1.0, 1.0, scale])
-
-        design = _Design(ux, um, counts)
-
-        def gradient(th: FloatArray) -> FloatArray:
-            return design.loglik_and_gradient(th)[1]
-
-        hessian = -_numeric_hessian(gradient, theta, 1e-5 * theta)
+        log_lik, _, h = design.evaluate(theta, hessian=True)
+        hessian = -h
         try:
             np.linalg.cholesky(hessian)
         except np.linalg.LinAlgError:
@@ -302,9 +354,9 @@ class GammaGammaModel:
         se = np.sqrt(np.diag(np.linalg.inv(hessian)))
         self.params_ = {k: float(val) for k, val in zip(PARAM_NAMES, theta, strict=True)}
         self.standard_errors_ = {k: float(val) for k, val in zip(PARAM_NAMES, se, strict=True)}
-        self.log_likelihood_ = design.loglik_and_gradient(theta)[0]
+        self.log_likelihood_ = log_lik
         self.n_customers_ = int(n)
-        self.n_pairs_ = len(ux)
+        self.n_pairs_ = len(design.zv)
         self.converged_ = True
         return self
 
@@ -336,7 +388,7 @@ class GammaGammaModel:
     def expected_spend(self, frequency: ArrayLike, monetary: ArrayLike) -> FloatArray:
         """Expected spend per future transaction, conditional on each customer's history (JMR eq. 5).
 
-        Computed once per distinct (x, m̄) pair and broadcast back.
+        A handful of array operations per customer (cheaper than grouping customers by distinct (x, m̄) first).
 
         Parameters
         ----------
@@ -355,16 +407,19 @@ class GammaGammaModel:
         ConvergenceError
             When the needed mean does not exist (q <= 1 with customers of frequency 0, or p·x + q <= 1).
         """
-        theta = self._theta()
+        self._theta()
         x, m = _as_spend_arrays(frequency, monetary)
-        if np.any(x == 0):
+        return self._expected_spend(x, m)
+
+    def _expected_spend(self, x: FloatArray, m: FloatArray) -> FloatArray:
+        """:meth:`expected_spend` on validated arrays."""
+        theta = self._theta()
+        if x.min() == 0:
             self.mean_spend_  # noqa: B018 - raises the explanatory error when q <= 1
-        m = np.where(x > 0, m, 0.0)
-        (ux, um), _, inverse = distinct_rows(x, m)
-        spend = conditional_expected_spend(theta, ux, um)
-        if np.isnan(spend).any():
+        spend = conditional_expected_spend(theta, x, m)
+        if np.isnan(spend.min()):
             raise ConvergenceError(
                 f"the expected spend does not exist for some customers (p·x + q <= 1 with p = {theta[0]:.3g}, "
                 f"q = {theta[1]:.3g}); remove outlier order values or fit on more repeat buyers"
             )
-        return spend[inverse]
+        return spend
