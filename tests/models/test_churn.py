@@ -280,3 +280,12 @@ def test_methods_need_fit_first() -> None:
 def test_predict_risk_names_missing_columns(fitted: ChurnModel) -> None:
     with pytest.raises(InvalidInput, match="missing column.*gap_ratio"):
         fitted.predict_risk(pd.DataFrame({"recency_days": [3], "frequency": [1]}))
+
+
+def test_a_feature_without_any_value_does_not_break_the_fit() -> None:
+    from kehu.models.churn import MODEL_FEATURES, _matrix
+
+    frame = pd.DataFrame({c: [1.0, 2.0, 3.0] for c in MODEL_FEATURES})
+    frame["p_alive"] = np.nan
+    x = _matrix(frame)
+    assert not np.isnan(x[:, list(MODEL_FEATURES).index("p_alive")]).any()

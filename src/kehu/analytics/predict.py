@@ -26,7 +26,7 @@ import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
 from kehu.config import Settings
-from kehu.errors import KehuError
+from kehu.errors import InvalidInput, KehuError
 from kehu.models.beta_geo import BetaGeoModel
 from kehu.models.churn import ChurnModel, churn_features, churn_labels
 from kehu.models.clusters import fit_clusters
@@ -242,7 +242,11 @@ def _palive_baseline(frame: pd.DataFrame, at: date) -> np.ndarray:
     features). It is 0 for every one-time buyer (a BG/NBD customer can only drop out right after a repeat
     purchase), so where most buyers bought once it ranks the likeliest churners lowest; the report therefore also
     gives the AUC of BG/NBD's P(no purchase in the horizon), which has no such blind spot."""
-    return 1.0 - frame["p_alive"].to_numpy(dtype="float64")
+    p_alive = frame["p_alive"].to_numpy(dtype="float64")
+    if np.isnan(p_alive).any():
+        raise InvalidInput(f"BG/NBD could not be fitted on the features at {at.isoformat()}, so there is no "
+                           "1 − P(alive) baseline")
+    return 1.0 - p_alive
 
 
 def _churn_risk(orders: pa.Table, customers: pa.Table, features: pd.DataFrame, as_of: date, settings: Settings,

@@ -566,7 +566,12 @@ def _threads(rows: int) -> AbstractContextManager[Any]:
 
 
 def _matrix(features: pd.DataFrame) -> np.ndarray:
-    return features.loc[:, list(MODEL_FEATURES)].to_numpy(dtype="float64")
+    """The model's input matrix. A column that is NaN in every row (BG/NBD could not be fitted at that date, or no
+    one has a second purchase day yet) becomes 0: scikit-learn's binning fails on a feature without any value."""
+    x = features.loc[:, list(MODEL_FEATURES)].to_numpy(dtype="float64")
+    if len(x):
+        x[:, np.isnan(x).all(axis=0)] = 0.0
+    return x
 
 
 def _churn_proba(model: Any, x: np.ndarray) -> np.ndarray:
