@@ -5,12 +5,12 @@ default), and runnable alone on any data dir::
 
     .venv/bin/python benchmarks/pages.py --data-dir DIR [--clients 4] [--seconds 30]
 
-It starts ``kehu serve`` on a free 127.0.0.1 port with a benchmark admin (user ``kehu-bench``), then a separate load process signs in
-``--clients`` sessions and for ``--seconds`` requests, in a loop: a list page (random page 1–200, sorted by one of
-the list's sort keys, half of them filtered by class), a profile of a random customer, and ``/healthz`` (the
-baseline: the same server, middleware and sign-in check-free path, no store work). Reported: median, p90 and p99
-milliseconds per kind and the ratio of the medians to the baseline. Target (issue 4): list and profile median
-under 200 ms.
+It starts ``kehu serve`` on a free 127.0.0.1 port with a benchmark admin (user ``kehu-bench``), then a separate
+load process signs in ``--clients`` sessions and for ``--seconds`` requests, in a loop: a list page (random page
+1–200, sorted by one of the list's sort keys, half of them filtered by class), a profile of a random customer, and
+``/healthz`` (the baseline: the same server, middleware and sign-in check-free path, no store work). Reported:
+median, p90 and p99 milliseconds per kind and the ratio of the medians to the baseline. Target (issue 4): list and
+profile median under 200 ms.
 """
 
 from __future__ import annotations

@@ -184,7 +184,8 @@ def step_classify(store_dir: Path, *, predict: bool = False) -> dict:
         return {"skipped": f"not available yet ({exc})"}
     settings = _settings(store_dir, predict=predict)
     t0 = time.perf_counter()
-    result = classify(settings=settings, as_of=END)
+    # e: the classification alone; f: as `kehu classify` runs it (models, then membership and segments).
+    result = classify(settings=settings, as_of=END, refresh=predict)
     seconds = time.perf_counter() - t0
     out: dict = {"seconds": seconds}
     for attr in ("snapshot_id", "customers", "buyers", "seconds"):

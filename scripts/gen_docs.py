@@ -13,6 +13,12 @@ COMMANDS = [
     ["init"], ["serve"], ["demo"], ["version"],
     ["user", "add"], ["user", "list"], ["user", "disable"], ["user", "enable"], ["user", "set-role"],
     ["user", "password"], ["keys", "rotate"], ["privacy", "export"], ["privacy", "erase"],
+    ["segment", "add"], ["segment", "list"], ["segment", "show"], ["segment", "check"], ["segment", "export"],
+    ["segment", "refresh"], ["segment", "archive"],
+    ["members", "refresh"], ["members", "show"], ["points", "redeem"],
+    ["feedback", "import"], ["tasks", "list"],
+    ["campaign", "create"], ["campaign", "list"], ["campaign", "show"], ["campaign", "export"], ["campaign", "result"],
+    ["survey", "create"], ["survey", "list"], ["survey", "links"], ["survey", "import"], ["survey", "results"],
 ]
 
 

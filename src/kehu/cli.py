@@ -188,7 +188,8 @@ def classify(as_of: AsOf = None) -> None:
     settings = _settings()
     names = {"read": "reading orders", "compute": "classifying", "predict": "predicting", "clv": "fitting BG/NBD "
              "and Gamma-Gamma", "churn": "training the churn model", "clusters": "clustering",
-             "recommendations": "recommending products", "write": "writing the snapshot"}
+             "recommendations": "recommending products", "write": "writing the snapshot",
+             "refresh": "refreshing membership and segments"}
     with err.status("classifying…", spinner="dots") if err.is_terminal else nullcontext() as status:
         def step(name: str) -> None:
             if status is not None:
@@ -297,7 +298,24 @@ def demo(
     for report in reports:
         out.print(report.summary(), highlight=False, soft_wrap=True)
     # The demo is classified at the data's last order date, so that its stages look as they did then.
-    _print_classification(run_classify(settings=settings, as_of=last_order_date(settings.store_url)))
+    as_of = last_order_date(settings.store_url)
+    if dataset == "synthetic" and as_of is not None:
+        from kehu.campaigns import seed_demo_campaign
+        from kehu.feedback import load_demo_feedback
+        from kehu.membership import membership_demo
+        from kehu.segments.demo import add_demo_segments
+        from kehu.surveys import seed_demo_survey
+
+        with err.status("adding feedback, points, a finished campaign, a survey and segments…", spinner="dots") \
+                if err.is_terminal else nullcontext():
+            load_demo_feedback(settings, as_of=as_of)  # before classifying: complaints are churn reasons
+            # A first snapshot for the campaign's target (classes and stages; the models come with the last one).
+            run_classify(settings=settings.model_copy(update={"predict": False}), as_of=as_of, refresh=False)
+            membership_demo(settings, as_of)
+            seed_demo_campaign(settings, reclassify=False)  # also classifies its start date: a second snapshot
+            seed_demo_survey(settings)
+            add_demo_segments(settings)
+    _print_classification(run_classify(settings=settings, as_of=as_of))
     password = ensure_admin(settings)
     url = f"http://{settings.host}:{settings.port}/"
     out.print(f"\n[bold]kehu demo ready[/]: {url}", highlight=False)
@@ -586,6 +604,717 @@ def privacy_erase(customer: Annotated[str, typer.Argument(help="The customer's s
         erase_customer(session, store_id, user_id=None, username=_cli_actor().username, via="cli")
         new_id = session.get(Customer, store_id).external_id
     out.print(f"erased customer {customer} (store id {store_id}, now {new_id}); orders kept", highlight=False)
+
+
+# --- user segments and profile tags (kehu.segments) -------------------------------------------------------------
+
+segment_app = typer.Typer(help="User segments and profile tags: rules over the customer feature table, members per "
+                          "snapshot.", no_args_is_help=True)
+app.add_typer(segment_app, name="segment")
+SegmentRef = Annotated[str, typer.Argument(help="The segment's name, id or default-tag code (price_sensitive …).")]
+
+
+def _rule_caret(exc: Any) -> None:
+    """Print the rule with ``^`` under the offending text (wide Chinese characters count as two columns)."""
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    line_start = exc.rule.rfind("\n", 0, exc.start) + 1
+    line_end = exc.rule.find("\n", exc.start)
+    line = exc.rule[line_start:line_end if line_end >= 0 else None]
+    lead = width(exc.rule[line_start:exc.start])
+    marks = max(width(exc.rule[exc.start:min(exc.end, line_start + len(line))]), 1)
+    err.print(f"  {line}\n  {' ' * lead}{'^' * marks}", highlight=False, markup=False, soft_wrap=True)
+
+
+@contextmanager
+def _showing_rule_errors() -> Iterator[None]:
+    from kehu.segments import RuleError
+
+    try:
+        yield
+    except RuleError as exc:
+        _rule_caret(exc)
+        raise
+
+
+@segment_app.command("add")
+@friendly
+def segment_add(name: Annotated[str, typer.Argument(help="A name for the segment (up to 64 characters).")],
+                rule: Annotated[str, typer.Argument(help="The rule, e.g. \"rfm_class = '重要价值客户' AND province "
+                                                    "IN ('广东','浙江') AND clv_12m > 500\".")],
+                tag: Annotated[bool, typer.Option("--tag", help="Make it a profile tag.")] = False,
+                description: Annotated[str | None, typer.Option(help="What the segment is for.")] = None) -> None:
+    """Add a segment and compute its members in every snapshot (docs/segments.md lists the columns)."""
+    from kehu.segments import add_segment, sizes
+
+    with _showing_rule_errors(), _store_session() as session:
+        segment = add_segment(session, name=name, rule=rule, description=description, is_tag=tag,
+                              actor=_cli_actor())
+        history = sizes(session, [segment.id]).get(segment.id, [])
+        name, segment_id = segment.name, segment.id
+    latest = f": {history[-1].customers:,} customers as of {history[-1].as_of}" if history else ""
+    out.print(f"added {'tag' if tag else 'segment'} {name} (id {segment_id}){latest}", highlight=False, markup=False)
+
+
+@segment_app.command("list")
+@friendly
+def segment_list(archived: Annotated[bool, typer.Option("--archived", help="Include archived segments.")] = False
+                 ) -> None:
+    """List the segments and tags with their size in the newest snapshots."""
+    from rich.text import Text
+
+    from kehu.segments import list_segments, sizes
+
+    table = Table(title="Segments 分群", title_justify="left")
+    for column in ("id", "name", "kind", "customers", "as of", "rule"):
+        table.add_column(column, justify="right" if column in ("id", "customers") else "left")
+    with _store_session() as session:
+        segments = list_segments(session, include_archived=archived)
+        history = sizes(session, [s.id for s in segments])
+        for s in segments:
+            points = history.get(s.id, [])
+            kind = ("tag 标签" if s.is_tag else "segment 分群") + (" (archived)" if s.archived_at else "")
+            table.add_row(str(s.id), Text(s.name), kind, f"{points[-1].customers:,}" if points else "—",
+                          str(points[-1].as_of) if points else "—", Text(s.rule))
+    out.print(table)
+    if not segments:
+        out.print("no segments yet: kehu segment add NAME RULE, or kehu segment refresh for the default tags",
+                  highlight=False)
+
+
+@segment_app.command("show")
+@friendly
+def segment_show(segment: SegmentRef, as_of: AsOf = None) -> None:
+    """Show a segment: rule, size over time and a sample of 20 members (personal fields masked)."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    from kehu.analytics.labels import label
+    from kehu.privacy import FieldCipher
+    from kehu.segments import get_segment, sizes
+    from kehu.segments.export import masked
+    from kehu.segments.service import ensure_membership, member_rows, snapshot_for
+
+    settings = _settings()
+    cipher = FieldCipher.from_settings(settings)
+    with _store_session() as session:
+        found = get_segment(session, segment)
+        snapshot = snapshot_for(session, parse_as_of(as_of) if as_of else None)
+        size = ensure_membership(session, found, snapshot)
+        out.print(f"[bold]{escape(found.name)}[/] (id {found.id}, {'tag' if found.is_tag else 'segment'}"
+                  f"{', archived' if found.archived_at else ''})", highlight=False)
+        out.print(f"rule: {found.rule}", highlight=False, markup=False, soft_wrap=True)
+        if found.description:
+            out.print(f"description: {found.description}", highlight=False, markup=False, soft_wrap=True)
+        share = size / snapshot.customers if snapshot.customers else 0
+        out.print(f"{size:,} of {snapshot.customers:,} customers ({share:.1%}) as of {snapshot.as_of}",
+                  highlight=False)
+        history = sizes(session, [found.id]).get(found.id, [])
+        if len(history) > 1:
+            out.print("over time: " + ", ".join(f"{p.as_of} {p.customers:,}" for p in history), highlight=False)
+        table = Table(title=f"Sample 样本 ({min(size, 20)} of {size:,})", title_justify="left")
+        for column in ("customer", "name", "phone", "province", "class", "stage", "monetary"):
+            table.add_column(column, justify="right" if column == "monetary" else "left")
+        for customer, k in member_rows(session, found, snapshot):
+            name, phone, _ = masked(cipher, customer)
+            table.add_row(Text(customer.external_id), Text(name or ""), phone or "", Text(customer.province or ""),
+                          label("rfm_class", k.rfm_class), label("lifecycle_stage", k.lifecycle_stage),
+                          f"¥{k.monetary_cents / 100:,.2f}")
+    out.print(table)
+
+
+@segment_app.command("export")
+@friendly
+def segment_export(segment: SegmentRef,
+                   out_file: Annotated[Path, typer.Option("--out", "-o", help=".csv or .xlsx")],
+                   as_of: AsOf = None,
+                   lang: Annotated[str, typer.Option(help="Language of headers and labels: zh or en.")] = "zh"
+                   ) -> None:
+    """Export a segment's members (personal fields masked, formula-safe); audited."""
+    from kehu.errors import InvalidInput
+    from kehu.privacy import FieldCipher
+    from kehu.segments import get_segment
+    from kehu.segments.export import export_segment
+    from kehu.segments.service import snapshot_for
+
+    fmt = out_file.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidInput(f"{out_file}: unknown export format {out_file.suffix or '(no suffix)'}; use .csv or .xlsx")
+    if lang not in ("zh", "en"):
+        raise InvalidInput(f"--lang {lang!r}: choose zh or en")
+    settings = _settings()
+    with _store_session() as session:
+        found = get_segment(session, segment)
+        snapshot = snapshot_for(session, parse_as_of(as_of) if as_of else None)
+        result = export_segment(session, FieldCipher.from_settings(settings), found, snapshot, fmt=fmt, lang=lang,
+                                actor=_cli_actor())
+        session.commit()
+        when = snapshot.as_of
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_bytes(result.content)
+    out.print(f"wrote {result.rows:,} members of {found.name} as of {when} to {out_file}", highlight=False,
+              markup=False)
+
+
+@segment_app.command("refresh")
+@friendly
+def segment_refresh(as_of: AsOf = None,
+                    all_snapshots: Annotated[bool, typer.Option("--all", help="Every snapshot, not just one.")] = False
+                    ) -> None:
+    """Recompute the members of every segment in the newest snapshot (or --as-of, or --all); the first refresh
+    creates the default profile tags."""
+    from kehu.segments import refresh_segments
+    from kehu.segments.service import snapshot_for
+
+    settings = _settings()
+    snapshot_id = None
+    if as_of:
+        with _store_session() as session:
+            snapshot_id = snapshot_for(session, parse_as_of(as_of)).id
+    for report in refresh_segments(settings, snapshot_id, all_snapshots=all_snapshots):
+        if report.created_tags:
+            out.print(f"created the default tags: {', '.join(report.created_tags)}", highlight=False, markup=False)
+        sizes = ", ".join(f"{segment.name} {n:,}" for segment, n in report.sizes)
+        out.print(f"{report.as_of}: {len(report.sizes)} segments refreshed in {report.seconds:.1f} s ({sizes})",
+                  highlight=False, soft_wrap=True, markup=False)
+        for name, message in report.errors.items():
+            err.print(f"segment {name}: {message}", highlight=False, soft_wrap=True, markup=False)
+
+
+@segment_app.command("check")
+@friendly
+def segment_check(rule: Annotated[str, typer.Argument(help="The rule to try.")], as_of: AsOf = None) -> None:
+    """Check a rule and count the customers it selects, without saving anything."""
+    from kehu.segments import preview
+    from kehu.segments.service import snapshot_for
+
+    with _showing_rule_errors(), _store_session() as session:
+        snapshot = snapshot_for(session, parse_as_of(as_of) if as_of else None)
+        found = preview(session, rule, snapshot, sample=0)
+    share = f" ({found.share:.1%})" if found.share is not None else ""
+    out.print(f"{found.count:,} of {found.total:,} customers{share} as of {found.as_of}", highlight=False)
+
+
+@segment_app.command("archive")
+@friendly
+def segment_archive(segment: SegmentRef) -> None:
+    """Archive a segment: no longer listed or refreshed; its history stays."""
+    from kehu.segments import archive_segment, get_segment
+
+    with _store_session() as session:
+        found = get_segment(session, segment)
+        archive_segment(session, found, actor=_cli_actor())
+        name = found.name
+    out.print(f"archived {name}", highlight=False, markup=False)
+
+
+# --- campaigns and surveys (kehu.campaigns, kehu.surveys) -------------------------------------------------------
+
+campaign_app = typer.Typer(help="Campaigns with a holdout: create (win-back template), list, show, export the "
+                           "contact list, measure the uplift.", no_args_is_help=True)
+survey_app = typer.Typer(help="NPS and CSAT surveys: create, answer links, import answers, results.",
+                         no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(survey_app, name="survey")
+
+TargetKind = Annotated[str | None, typer.Option("--target-kind", help="lifecycle_stage, rfm_group, rfm_class, "
+                                                "churn_risk or segment.")]
+TargetValues = Annotated[list[str] | None, typer.Option("--target", "-t", help="A code of the target kind (repeat "
+                         "for several), the lowest churn risk (e.g. 0.7) or a segment id.")]
+SnapshotDate = Annotated[str | None, typer.Option("--as-of", help="Date of the snapshot that defines the target "
+                                                  "(default: the newest).")]
+
+
+def _cents(value: str, what: str) -> int:
+    """Yuan as typed (``20``, ``0.5``) → integer cents; an error naming the option otherwise."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        amount = Decimal(value.strip().lstrip("¥"))
+    except InvalidOperation:
+        raise KehuError(f"{what} {value!r} is not an amount in yuan, e.g. 20 or 0.5") from None
+    if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise KehuError(f"{what} {value!r} must be a non-negative amount in yuan with at most 2 decimals")
+    return int(amount * 100)
+
+
+def _user_id(session: Any, username: str | None) -> int | None:
+    from kehu.users import get_user
+
+    return None if username is None else get_user(session, username).id
+
+
+def _yuan_text(cents: float | None) -> str:
+    return "—" if cents is None else f"¥{cents / 100:,.2f}"
+
+
+def _interval_text(iv: Any, scale: float = 1.0, unit: str = "", money: bool = False) -> str:  # noqa: ANN401
+    if iv.estimate is None:
+        return "—"
+    if money:
+        text = _yuan_text(iv.estimate)
+        return text if iv.low is None else f"{text} [{_yuan_text(iv.low)}, {_yuan_text(iv.high)}]"
+    text = f"{iv.estimate * scale:.1f}{unit}"
+    return text if iv.low is None else f"{text} [{iv.low * scale:.1f}, {iv.high * scale:.1f}]{unit}"
+
+
+@campaign_app.command("create")
+@friendly
+def campaign_create(
+    name: Annotated[str | None, typer.Argument(help="Campaign name (default with --template winback: a dated one).")]
+    = None,
+    template: Annotated[str | None, typer.Option(help="winback: churned and at-risk customers of the newest "
+                                                 "snapshot, 20% holdout, ¥20 coupon, 30 days.")] = None,
+    target_kind: TargetKind = None,
+    target: TargetValues = None,
+    as_of: SnapshotDate = None,
+    offer: Annotated[str | None, typer.Option(help="coupon (a code per treated customer) or callback (a task per "
+                                              "treated customer).")] = None,
+    holdout: Annotated[float | None, typer.Option(help="Share held out as the control group, 0 to 0.9.")] = None,
+    starts_on: Annotated[str | None, typer.Option(help="First day of the attribution window (default: today, "
+                                                  "or the snapshot date when later).")] = None,
+    days: Annotated[int | None, typer.Option(help="Attribution window in days.")] = None,
+    coupon_value: Annotated[str | None, typer.Option(help="Value of a coupon in yuan (its cost when redeemed).")]
+    = None,
+    cost_per_contact: Annotated[str | None, typer.Option(help="Cost of contacting one customer in yuan.")] = None,
+    due_days: Annotated[int, typer.Option(help="Call-back tasks are due this many days after the start.")] = 3,
+    owner: Annotated[str | None, typer.Option(help="User who makes the call-backs (default: agents in turn).")]
+    = None,
+) -> None:
+    """Launch a campaign: the target minus customers without marketing consent, a deterministic holdout, coupon codes
+    or call-back tasks for the treated customers. Audited."""
+    from dataclasses import replace
+
+    from kehu.campaigns import CampaignSpec, Target, arm_sizes, launch_campaign, winback_spec
+
+    snapshot_date = parse_as_of(as_of) if as_of else None
+    if template is not None and template != "winback":
+        raise KehuError(f"--template {template!r}: the only template is winback")
+    if template == "winback":
+        spec = winback_spec(name=name, as_of=snapshot_date)
+    else:
+        if not name or not target_kind or not target:
+            raise KehuError("give a NAME, --target-kind and --target (or use --template winback)")
+        spec = CampaignSpec(name=name, target=Target(target_kind, tuple(target)), as_of=snapshot_date)
+    if target_kind or target:
+        if not (target_kind and target):
+            raise KehuError("--target-kind and --target go together")
+        spec = replace(spec, target=Target(target_kind, tuple(target)))
+    changes: dict[str, Any] = {"callback_due_days": due_days}
+    if offer is not None:
+        changes["offer"] = offer
+    if holdout is not None:
+        changes["holdout_share"] = holdout
+    if starts_on is not None:
+        changes["starts_on"] = parse_as_of(starts_on)
+    if days is not None:
+        changes["attribution_days"] = days
+    if coupon_value is not None:
+        changes["coupon_value_cents"] = _cents(coupon_value, "--coupon-value")
+    if cost_per_contact is not None:
+        changes["cost_per_contact_cents"] = _cents(cost_per_contact, "--cost-per-contact")
+    with _store_session() as session:
+        changes["callback_owner_id"] = _user_id(session, owner)
+        campaign = launch_campaign(session, replace(spec, **changes), actor=_cli_actor())
+        sizes = arm_sizes(session, [campaign.id])[campaign.id]
+        out.print(f"campaign {campaign.id} launched: {sizes['treatment']} treated, {sizes['holdout']} held out "
+                  f"({campaign.excluded_no_consent} left out without marketing consent); window "
+                  f"{campaign.starts_on} + {campaign.attribution_days} days", highlight=False, soft_wrap=True)
+
+
+@campaign_app.command("list")
+@friendly
+def campaign_list() -> None:
+    """List the campaigns, newest first, with their arms and window."""
+    from kehu.campaigns import Target, arm_sizes, describe, is_finished, list_campaigns
+
+    with _store_session() as session:
+        campaigns = list_campaigns(session)
+        sizes = arm_sizes(session, [c.id for c in campaigns])
+        table = Table(title="Campaigns 营销活动", title_justify="left")
+        for column in ("id", "name", "target", "as of", "offer", "treatment", "holdout", "window", "status"):
+            table.add_column(column)
+        for c in campaigns:
+            table.add_row(str(c.id), c.name, describe(Target(c.target_kind, tuple(c.target_values)), "en"),
+                          str(c.as_of), c.offer, str(sizes[c.id]["treatment"]), str(sizes[c.id]["holdout"]),
+                          f"{c.starts_on} +{c.attribution_days}d", "finished" if is_finished(c) else "running")
+    out.print(table)
+
+
+@campaign_app.command("show")
+@friendly
+def campaign_show(campaign_id: Annotated[int, typer.Argument(help="The campaign's id.")]) -> None:
+    """Show a campaign's definition and arms."""
+    from datetime import timedelta
+
+    from kehu.campaigns import Target, arm_sizes, describe, get_campaign, window
+
+    with _store_session() as session:
+        c = get_campaign(session, campaign_id)
+        sizes = arm_sizes(session, [c.id])[c.id]
+        start, end = window(c)
+        rows = [("name", c.name), ("template", c.template or "—"),
+                ("target", describe(Target(c.target_kind, tuple(c.target_values)), "en")),
+                ("snapshot", str(c.as_of)), ("targeted", str(c.targeted)),
+                ("left out (no marketing consent)", str(c.excluded_no_consent)),
+                ("treatment / holdout", f"{sizes['treatment']} / {sizes['holdout']} (holdout share "
+                                        f"{c.holdout_share:.0%})"),
+                ("offer", c.offer), ("coupon value", _yuan_text(c.coupon_value_cents)),
+                ("cost per contact", _yuan_text(c.cost_per_contact_cents)),
+                ("window", f"{start} … {end - timedelta(days=1)} ({c.attribution_days} days)")]
+    for key, value in rows:
+        out.print(f"{key:<32} {value}", highlight=False, soft_wrap=True)
+
+
+@campaign_app.command("export")
+@friendly
+def campaign_export(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign's id.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help=".csv or .xlsx")],
+    arm: Annotated[str, typer.Option(help="treatment, holdout or all.")] = "treatment",
+    reveal: Annotated[bool, typer.Option("--reveal", help="Write names, phones and e-mails in plaintext (audited; "
+                                         "the file gets mode 0600). Default: masked.")] = False,
+    lang: Annotated[str, typer.Option(help="Language of the header and labels: zh or en.")] = "zh",
+) -> None:
+    """Write the contact list of a campaign (coupon codes or call-back tasks), masked unless --reveal; formula-safe.
+    Audited."""
+    import os
+
+    from kehu.campaigns import contact_rows, get_campaign, to_bytes
+    from kehu.privacy import FieldCipher, audit
+
+    fmt = out_file.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "xlsx"):
+        raise KehuError(f"{out_file}: use a .csv or .xlsx file name")
+    settings = _settings()
+    actor = _cli_actor()
+    with _store_session() as session:
+        campaign = get_campaign(session, campaign_id)
+        header, rows = contact_rows(session, FieldCipher.from_settings(settings), campaign, arm=arm, reveal=reveal,
+                                    lang=lang)
+        body = to_bytes(header, rows, fmt)
+        audit.record(session, action="export", username=actor.username, target_type="campaign",
+                     target_id=campaign.id, via="cli",
+                     detail={"format": fmt, "rows": len(rows), "arm": arm, "revealed": reveal})
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if reveal else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(body)
+    out.print(f"wrote {len(rows)} contacts to {out_file}{' (revealed)' if reveal else ' (masked)'}",
+              highlight=False, soft_wrap=True)
+
+
+@campaign_app.command("result")
+@friendly
+def campaign_result_cmd(campaign_id: Annotated[int, typer.Argument(help="The campaign's id.")]) -> None:
+    """Conversion and revenue per customer of treatment and holdout, their differences with 95% intervals (Newcombe;
+    Welch), incremental revenue and return on the offer's cost."""
+    from kehu.campaigns import campaign_result, get_campaign
+
+    with _store_session() as session:
+        r = campaign_result(session, get_campaign(session, campaign_id))
+    state = "finished" if r.finished else "interim (window still open)"
+    out.print(f"window {r.window_start} … {r.window_end} (exclusive): {state}", highlight=False, soft_wrap=True)
+    table = Table(title="Arms 分组", title_justify="left")
+    for column in ("arm", "customers", "converted", "conversion [95%]", "revenue", "revenue / customer"):
+        table.add_column(column)
+    for a in (r.treatment, r.holdout):
+        table.add_row(a.arm, str(a.customers), str(a.converted), _interval_text(a.conversion, 100, "%"),
+                      _yuan_text(a.revenue_cents), _yuan_text(a.revenue_per_customer_cents))
+    out.print(table)
+    out.print(f"conversion uplift (Newcombe)   {_interval_text(r.conversion_diff, 100, ' pp')}", highlight=False,
+              soft_wrap=True)
+    out.print(f"revenue / customer (Welch)     {_interval_text(r.revenue_diff_cents, money=True)}", highlight=False,
+              soft_wrap=True)
+    out.print(f"incremental revenue            {_interval_text(r.incremental_revenue_cents, money=True)}",
+              highlight=False, soft_wrap=True)
+    roi = "—" if r.return_on_cost is None else f"{r.return_on_cost:.0%}"
+    out.print(f"cost {_yuan_text(r.cost_cents)}; return on cost {roi}", highlight=False, soft_wrap=True)
+
+
+@survey_app.command("create")
+@friendly
+def survey_create(
+    name: Annotated[str, typer.Argument(help="Survey name (staff only).")],
+    kind: Annotated[str, typer.Option(help="nps (0-10) or csat (1-5).")] = "nps",
+    question: Annotated[str | None, typer.Option(help="Question shown instead of the standard one.")] = None,
+    owner: Annotated[str | None, typer.Option(help="User who calls detractors back (default: agents in turn).")]
+    = None,
+    follow_up_days: Annotated[int, typer.Option(help="A detractor's call-back is due after this many days.")] = 2,
+) -> None:
+    """Create an NPS or CSAT survey. Audited."""
+    from kehu.surveys import create_survey
+
+    with _store_session() as session:
+        survey = create_survey(session, name=name, kind=kind, question=question, owner_id=_user_id(session, owner),
+                               follow_up_days=follow_up_days, actor=_cli_actor())
+        out.print(f"survey {survey.id} created ({survey.kind})", highlight=False, soft_wrap=True)
+
+
+@survey_app.command("list")
+@friendly
+def survey_list() -> None:
+    """List the surveys with their answers and invited customers."""
+    from kehu.surveys import list_surveys, response_counts
+
+    with _store_session() as session:
+        surveys = list_surveys(session)
+        counts = response_counts(session, [s.id for s in surveys])
+        table = Table(title="Surveys 满意度调查", title_justify="left")
+        for column in ("id", "name", "kind", "answers", "invited", "status"):
+            table.add_column(column)
+        for s in surveys:
+            table.add_row(str(s.id), s.name, s.kind, str(counts[s.id][0]), str(counts[s.id][1]),
+                          "closed" if s.closed_at else "open")
+    out.print(table)
+
+
+@survey_app.command("links")
+@friendly
+def survey_links(
+    survey_id: Annotated[int, typer.Argument(help="The survey's id.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="CSV file: customer_id, link.")],
+    target_kind: TargetKind = None,
+    target: TargetValues = None,
+    as_of: SnapshotDate = None,
+    base_url: Annotated[str | None, typer.Option(help="Public address of kehu (default: http://HOST:PORT).")] = None,
+) -> None:
+    """Write one answer link per customer of the target (source-system id and link, no personal data); the
+    customers are recorded as invited. Audited."""
+    from kehu.campaigns import Target
+    from kehu.surveys import get_survey, issue_links, survey_key
+
+    if not target_kind or not target:
+        raise KehuError("give --target-kind and --target, e.g. --target-kind rfm_group --target champions")
+    settings = _settings()
+    base = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    with _store_session() as session:
+        links = issue_links(session, get_survey(session, survey_id), survey_key(settings),
+                            target=Target(target_kind, tuple(target)),
+                            as_of=parse_as_of(as_of) if as_of else None, actor=_cli_actor())
+    import csv
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with out_file.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\r\n")
+        writer.writerow(["customer_id", "link"])
+        for link in links:
+            writer.writerow([("'" + link.external_id) if link.external_id[:1] in "=+-@\t\r" else link.external_id,
+                             f"{base}/s/{link.token}"])
+    out.print(f"wrote {len(links)} links to {out_file}", highlight=False, soft_wrap=True)
+
+
+@survey_app.command("import")
+@friendly
+def survey_import(
+    survey_id: Annotated[int, typer.Argument(help="The survey's id.")],
+    file: Annotated[Path, typer.Argument(help="CSV with customer_id, answered_at, score, comment.")],
+    source: Annotated[str | None, typer.Option(help="Source of the customer ids when they exist in several.")]
+    = None,
+    follow_up: Annotated[bool, typer.Option("--follow-up/--no-follow-up", help="Open call-back tasks for "
+                                            "detractors (off for old answers).")] = True,
+) -> None:
+    """Import answers collected elsewhere (one per customer; a second is skipped). Audited."""
+    from kehu.privacy import FieldCipher
+    from kehu.surveys import get_survey, import_answers
+
+    if not file.is_file():
+        raise KehuError(f"{file}: no such file")
+    settings = _settings()
+    with _store_session() as session:
+        report = import_answers(session, get_survey(session, survey_id), file.read_bytes(),
+                                cipher=FieldCipher.from_settings(settings), actor=_cli_actor(), source=source,
+                                follow_up=follow_up)
+    out.print(report.summary(), highlight=False, soft_wrap=True)
+    for line, message in report.problems[:20]:
+        err.print(f"line {line}: {message}", highlight=False, soft_wrap=True)
+
+
+@survey_app.command("results")
+@friendly
+def survey_results_cmd(survey_id: Annotated[int, typer.Argument(help="The survey's id.")],
+                       as_of: SnapshotDate = None) -> None:
+    """The NPS (with its interval) or CSAT share (Wilson interval), per month and per RFM group."""
+    from kehu.surveys import get_survey, survey_results
+
+    with _store_session() as session:
+        survey = get_survey(session, survey_id)
+        r = survey_results(session, survey, parse_as_of(as_of) if as_of else None)
+    nps = survey.kind == "nps"
+
+    def fmt(iv: Any) -> str:  # noqa: ANN401
+        return _interval_text(iv) if nps else _interval_text(iv, 100, "%")
+
+    out.print(f"{survey.kind.upper()} {fmt(r.overall.value)} from {r.overall.n} answers; "
+              f"{r.follow_ups} call-backs opened", highlight=False, soft_wrap=True)
+    for title, groups in (("Month 月份", r.monthly), (f"RFM group 分组 ({r.as_of})", r.by_group),
+                          ("Segment 分群", r.by_segment)):
+        if not groups:
+            continue
+        table = Table(title=title, title_justify="left")
+        for column in ("group", "answers", survey.kind.upper() + " [95%]"):
+            table.add_column(column)
+        for g in groups:
+            table.add_row(g.key, str(g.score.n), fmt(g.score.value))
+        out.print(table)
+
+
+# --- feedback and tasks (kehu.feedback, kehu.tasks) -------------------------------------------------------------
+
+feedback_app = typer.Typer(help="Customer feedback: complaints and reviews with category, sentiment and keywords.",
+                           no_args_is_help=True)
+tasks_app = typer.Typer(help="Agents' tasks: call-backs and follow-ups.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(tasks_app, name="tasks")
+
+
+@feedback_app.command("import")
+@friendly
+def feedback_import(file: Annotated[Path, typer.Argument(help="The feedback file (CSV or XLSX).")],
+                    source: Source = None, rejects: Rejects = None) -> None:
+    """Import complaints and reviews (columns customer_id, created_at, kind, rating, text, channel; see
+    docs/feedback.md). Texts are encrypted; re-importing a file changes nothing."""
+    from kehu.feedback import import_feedback
+
+    report = import_feedback(settings=_settings(), path=file, source=source, rejects=rejects,
+                             username=_cli_actor().username, via="cli")
+    out.print(report.summary(), highlight=False, soft_wrap=True)
+
+
+@tasks_app.command("list")
+@friendly
+def tasks_list(
+    mine: Annotated[bool, typer.Option("--mine", help="Only the tasks of --user (default: your login name).")] = False,
+    user: Annotated[str | None, typer.Option("--user", help="The kehu user whose tasks --mine lists.")] = None,
+    status: Annotated[str, typer.Option(help="open (open or in progress), all, open, in_progress, done or "
+                                        "cancelled.")] = "open",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many tasks.")] = 100,
+) -> None:
+    """List tasks, overdue first, then by due date."""
+    from sqlalchemy import select
+
+    from kehu.feedback import local_now
+    from kehu.store import Customer, User
+    from kehu.tasks import TaskFilter, is_overdue, list_tasks
+
+    now = local_now()
+    with _store_session() as session:
+        owner_id = None
+        if mine:
+            name = user or _cli_actor().username
+            owner_id = session.scalar(select(User.id).where(User.username == name))
+            if owner_id is None:
+                raise KehuError(f"no kehu user named {name!r}; pass --user NAME (see `kehu user list`)")
+        tasks, total = list_tasks(session, now=now, filters=TaskFilter(owner_id=owner_id, status=status, limit=limit))
+        users = {uid: name for uid, name in session.execute(select(User.id, User.username))}
+        customers = {cid: ext for cid, ext in session.execute(select(Customer.id, Customer.external_id).where(
+            Customer.id.in_({t.customer_id for t in tasks})))}
+        table = Table(title=f"Tasks 任务 ({len(tasks)} of {total})", title_justify="left")
+        for column in ("id", "due", "status", "kind", "customer", "owner", "title"):
+            table.add_column(column, justify="right" if column == "id" else "left")
+        for t in tasks:
+            due = t.due_at.strftime("%Y-%m-%d %H:%M") + (" OVERDUE 逾期" if is_overdue(t, now) else "")
+            table.add_row(str(t.id), due, t.status, t.kind, customers.get(t.customer_id, str(t.customer_id)),
+                          users.get(t.owner_id, "—") if t.owner_id else "—", t.title)
+    out.print(table)
+
+
+# --- membership: tiers and points (kehu.membership) ---------------------------------------------------------------
+
+members_app = typer.Typer(help="Membership tiers (普通/银卡/金卡/钻石 by trailing-12-month paid spend) and points.",
+                          no_args_is_help=True)
+points_app = typer.Typer(help="The points ledger: redeem a customer's points.", no_args_is_help=True)
+app.add_typer(members_app, name="members")
+app.add_typer(points_app, name="points")
+
+
+@members_app.command("refresh")
+@friendly
+def members_refresh(as_of: AsOf = None) -> None:
+    """Recompute tiers and tier history as of a date and bring the points ledger up to it (earn on paid orders,
+    reverse refunds, expire old points). Running it again changes nothing."""
+    from kehu.membership import membership_refresh, tier_name
+
+    report = membership_refresh(_settings(), parse_as_of(as_of))
+    table = Table(title=f"Membership 会员 as of {report.as_of}", title_justify="left")
+    for column in ("tier", "等级", "members", "share"):
+        table.add_column(column, justify="right" if column in ("members", "share") else "left")
+    for tier, n in report.by_tier.items():
+        share = n / report.members if report.members else 0
+        table.add_row(tier, tier_name(tier, "zh"), f"{n:,}", f"{share:.1%}")
+    out.print(table)
+    points = report.points
+    out.print(f"{report.members:,} members; {report.upgrades:,} upgrades and {report.downgrades:,} downgrades in their "
+              f"history ({report.changes_written:,} tier-change rows written)", highlight=False, soft_wrap=True)
+    out.print(f"points rows added: {report.rows:,} (earned {points.get('earn', 0):,}, reversed "
+              f"{-points.get('reverse', 0):,}, expired {-points.get('expire', 0):,})", highlight=False, soft_wrap=True)
+
+
+@members_app.command("show")
+@friendly
+def members_show(customer: Annotated[str, typer.Argument(help="The customer's source-system id.")],
+                 source: Source = None,
+                 rows: Annotated[int, typer.Option(min=1, max=10_000, help="Ledger rows to list (newest first).")] = 20,
+                 ) -> None:
+    """One customer's tier, spend, next tier, points balance, what expires next, tier history and ledger."""
+    from kehu.membership import customer_ledger, membership_summary, tier_name
+    from kehu.privacy.subject import find_customer
+    from kehu.web.present import yuan
+
+    with _store_session() as session:
+        found = find_customer(session, customer, source)
+        card = membership_summary(session, found.id)
+        ledger = customer_ledger(session, found.id, limit=rows)
+    if card.as_of is None:
+        out.print("membership has not been computed yet: run kehu members refresh", highlight=False, soft_wrap=True)
+    else:
+        tier = f"{card.tier} {tier_name(card.tier, 'zh')} since {card.since}" if card.tier else "none (no purchase)"
+        out.print(f"customer {customer}: tier {tier} (as of {card.as_of}); spend of the last "
+                  f"{card.window_months} months {yuan(card.spend_cents)}", highlight=False, soft_wrap=True)
+        if card.next_tier and card.to_next_cents is not None:
+            out.print(f"next tier: {card.next_tier} {tier_name(card.next_tier, 'zh')}, {yuan(card.to_next_cents)} "
+                      "to go", highlight=False, soft_wrap=True)
+    out.print(f"points balance {card.balance:,} (earned {card.earned:,}, redeemed {card.redeemed:,}, expired "
+              f"{card.expired:,}, reversed {card.reversed:,})", highlight=False, soft_wrap=True)
+    for day, points in card.expiring:
+        out.print(f"  {points:,} points expire on {day}", highlight=False, soft_wrap=True)
+    for change in reversed(card.changes):
+        out.print(f"  {change.changed_on} {change.direction}: {change.from_tier} → {change.to_tier} "
+                  f"(spend {yuan(change.spend_cents)})", highlight=False, soft_wrap=True)
+    table = Table(title=f"Points ledger 积分明细 (newest {len(ledger)})", title_justify="left")
+    for column in ("#", "time", "kind", "points", "balance", "detail"):
+        table.add_column(column, justify="right" if column in ("#", "points", "balance") else "left")
+    for row in ledger:
+        detail = row.reason or (f"order {row.order_ref}" if row.order_ref else "")
+        if row.uncovered:
+            detail += f" ({row.uncovered:,} not taken back)"
+        table.add_row(str(row.seq), row.at.strftime("%Y-%m-%d %H:%M"), row.kind, f"{row.points:+,}",
+                      f"{row.balance:,}", detail)
+    out.print(table)
+
+
+@points_app.command("redeem")
+@friendly
+def points_redeem(customer: Annotated[str, typer.Argument(help="The customer's source-system id.")],
+                  points: Annotated[int, typer.Argument(help="Points to redeem (a whole number above 0).")],
+                  reason: Annotated[str, typer.Option("--reason", "-r", help="Why, as a short label (e.g. 兑换优惠券); "
+                                                      "no phone numbers, e-mails or ID numbers.")],
+                  source: Source = None) -> None:
+    """Redeem points of a customer's balance, oldest points first; more than the balance is refused. Audited."""
+    from kehu.membership import redeem_points
+    from kehu.privacy.subject import find_customer
+
+    settings = _settings()
+    actor = _cli_actor()
+    with _store_session() as session:
+        found = find_customer(session, customer, source)
+        result = redeem_points(session, settings=settings, customer_id=found.id, points=points, reason=reason,
+                               username=actor.username, via="cli")
+    out.print(f"redeemed {result.points:,} points of customer {customer}; balance now {result.balance:,}",
+              highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,6 +79,29 @@ class Settings(BaseSettings):
         0.5, gt=0, lt=1, description="Churn: customers not yet churned (lifecycle) whose risk is at or above this are "
         "at risk and get up to three reasons.",
     )
+    membership_silver_yuan: int = Field(
+        1_000, ge=1, description="Membership: trailing-window paid spend (yuan) from which a customer is silver "
+        "(银卡).",
+    )
+    membership_gold_yuan: int = Field(
+        5_000, ge=1, description="Membership: trailing-window paid spend (yuan) from which a customer is gold (金卡).",
+    )
+    membership_diamond_yuan: int = Field(
+        20_000, ge=1, description="Membership: trailing-window paid spend (yuan) from which a customer is diamond "
+        "(钻石); below silver a customer is standard (普通). The three must rise: silver < gold < diamond.",
+    )
+    membership_window_months: int = Field(
+        12, ge=1, le=120, description="Membership: tiers count the paid, not refunded spend of this many months "
+        "up to the as-of date.",
+    )
+    points_per_yuan: float = Field(
+        1.0, ge=0, le=1000, description="Points earned per paid yuan of an order (rounded down per order); "
+        "a partial refund takes back the same share of the order's points.",
+    )
+    points_expiry_months: int = Field(
+        24, ge=1, le=240, description="Points expire this many months after they were earned (the oldest are "
+        "redeemed first).",
+    )
     import_batch_rows: int = Field(
         500_000, ge=1000, description="Rows per import transaction; a crash keeps the batches already committed."
     )
@@ -88,6 +111,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         False, description="Send the session cookie over HTTPS only; turn on when kehu is served behind HTTPS."
     )
+    feedback_sla_hours: int = Field(
+        24, ge=1, le=24 * 90, description="Feedback: the first response is due this many hours after a complaint or "
+        "review came in; unanswered feedback past it is flagged overdue.",
+    )
     language: Literal["zh", "en"] = Field("zh", description="Default language of the web app.")
 
     @field_validator("secret_key")
@@ -96,6 +123,16 @@ class Settings(BaseSettings):
         if value is not None and len(value) < 32:
             raise ValueError("KEHU_SECRET_KEY must be at least 32 characters; leave it unset to use a key file")
         return value
+
+    @model_validator(mode="after")
+    def _tiers_rise(self) -> Settings:
+        if not self.membership_silver_yuan < self.membership_gold_yuan < self.membership_diamond_yuan:
+            raise ValueError(
+                "membership tier thresholds must rise: KEHU_MEMBERSHIP_SILVER_YUAN < KEHU_MEMBERSHIP_GOLD_YUAN < "
+                f"KEHU_MEMBERSHIP_DIAMOND_YUAN (got {self.membership_silver_yuan}, {self.membership_gold_yuan}, "
+                f"{self.membership_diamond_yuan})"
+            )
+        return self
 
     @property
     def store_url(self) -> str:

@@ -162,3 +162,30 @@ def test_json_ready_makes_strict_json() -> None:
     value = json_ready({"a": np.float64("nan"), "b": (np.int64(3), np.float32(0.5)), "c": {"d": float("inf")}})
     assert value == {"a": None, "b": [3, 0.5], "c": {"d": None}}
     json.dumps(value, allow_nan=False)
+
+
+def test_complaints_of_the_last_90_days_become_a_churn_reason(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from kehu.feedback import add_feedback
+    from kehu.privacy import FieldCipher
+    from kehu.store.models import Customer
+
+    settings = Settings(data_dir=tmp_path / "d", secret_key=SECRET, _env_file=None)
+    _load_demo(settings, tmp_path / "sample")
+    first = classify(settings=settings, as_of=END)
+    assert first.models is not None and first.models["churn"]["at_risk"] > 0
+    with session_scope(settings.store_url) as session:
+        risky = session.scalars(select(Classification.customer_id).where(
+            Classification.churn_reasons.is_not(None)).order_by(Classification.customer_id).limit(1)).one()
+        assert session.get(Customer, risky) is not None
+        cipher = FieldCipher.from_settings(settings)
+        for day in (3, 20):
+            add_feedback(session, cipher, customer_id=risky, kind="complaint", text="快递太慢了，客服态度很差",
+                         created_at=datetime(2026, 10, 31 - day, 12, 0))
+    classify(settings=settings, as_of=END)
+    with session_scope(settings.store_url) as session:
+        reasons = json.loads(session.scalars(select(Classification.churn_reasons).join(
+            ClassificationSnapshot, ClassificationSnapshot.id == Classification.snapshot_id).where(
+            Classification.customer_id == risky, ClassificationSnapshot.as_of == END)).one())
+    assert {"code": "complaints", "count": 2, "window_days": 90} in reasons

@@ -11,11 +11,12 @@ from fastapi.routing import APIRoute
 
 from kehu.web.auth import PERMISSIONS, ROLES
 
-#: Routes that need no permission: signing in and out, the token endpoint, static files, the health check, and
-#: the API's description (the OpenAPI document and the reference page hold no data).
+#: Routes that need no permission: signing in and out, the token endpoint, static files, the health check, the
+#: API's description (the OpenAPI document and the reference page hold no data), and a customer's survey answer
+#: page (its signed token is the credential: kehu.surveys.tokens).
 ALLOWED_WITHOUT_PERMISSION = {
     "/login", "/logout", "/api/v1/token", "/static", "/static/plotly.min.js", "/healthz",
-    "/api/v1/openapi.json", "/api/v1/docs", "/docs",
+    "/api/v1/openapi.json", "/api/v1/docs", "/docs", "/s/{token}",
 }
 
 

@@ -336,11 +336,18 @@ def last_order_date(url: str) -> date | None:
     return value.date() if hasattr(value, "date") else date.fromisoformat(str(value)[:10])
 
 
-def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | None = None) -> ClassifyReport:
+def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | None = None,
+             refresh: bool = True) -> ClassifyReport:
     """Classify every customer in the store at ``as_of`` (default today) and write the snapshot.
 
+    With ``refresh`` (the default) the parts that hang off a snapshot follow it: membership tiers and points as of
+    ``as_of`` (:func:`kehu.membership.membership_refresh`) and the members of every user segment and profile tag
+    in the new snapshot (:func:`kehu.segments.refresh_segments`). The benchmark turns it off to time the
+    classification alone.
+
     ``step(name)`` is called as each phase starts (``read``, ``compute``, ``predict`` and the models ``clv``,
-    ``churn``, ``clusters``, ``recommendations`` when ``settings.predict``, ``write``) for progress display.
+    ``churn``, ``clusters``, ``recommendations`` when ``settings.predict``, ``write``, ``refresh``) for progress
+    display.
     """
     as_of = as_of or date.today()
     url = settings.store_url
@@ -382,6 +389,17 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
     snapshot_id = write_snapshot(settings, table, as_of=as_of, settings_json=settings_json, cut_points=cut_points,
                                  summary=summary, models=models)
     seconds["write"] = time.perf_counter() - t2
+    if refresh:
+        # Imported here: these parts import kehu.analytics themselves.
+        from kehu.membership import membership_refresh
+        from kehu.segments import refresh_segments
+
+        t4 = time.perf_counter()
+        if step:
+            step("refresh")
+        membership_refresh(settings, as_of)
+        refresh_segments(settings, snapshot_id)
+        seconds["refresh"] = time.perf_counter() - t4
     return ClassifyReport(
         snapshot_id=snapshot_id,
         as_of=as_of,

@@ -141,6 +141,13 @@ def predict(table: pa.Table, orders: pa.Table, customers: pa.Table, lines: pa.Ta
     customer_ids = table.column("customer_id").to_numpy(zero_copy_only=False).astype("int64")
     done = timed("churn")
     features = churn_features(orders, customers, as_of=as_of, horizon_days=settings.churn_horizon_days)
+    # Negative feedback of the last 90 days: a reason in words (not a model feature: past splits have no
+    # complaints history to learn from when feedback was recorded only recently). Imported here: kehu.feedback
+    # reads files through kehu.ingest, which imports kehu.analytics.
+    from kehu.feedback import complaints_90d
+
+    complaints = complaints_90d(settings, as_of)
+    features["complaints_90d"] = features.index.map(lambda c: complaints.get(int(c), 0)).astype("int64")
     risk = _churn_risk(orders, customers, features, as_of, settings, report)
     position = pd.Series(np.arange(n), index=customer_ids)
     if risk is not None:

@@ -18,22 +18,43 @@ from kehu.store.models import (
     StoreMeta,
     User,
 )
+from kehu.store.models_campaigns import Campaign, CampaignMember, Survey, SurveyInvite, SurveyResponse
+from kehu.store.models_feedback import Feedback, FeedbackRule, Task
+from kehu.store.models_membership import MembershipRun, MemberTier, PointsEntry, TierChange
+from kehu.store.models_segments import Segment, SegmentMember, SegmentRefresh, SegmentSize, SegmentTrait
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Campaign",
+    "CampaignMember",
     "Classification",
     "ClassificationSnapshot",
     "ConsentEvent",
     "Customer",
     "CustomerNote",
+    "Feedback",
+    "FeedbackRule",
     "ImportRun",
+    "MemberTier",
+    "MembershipRun",
     "Order",
     "OrderLine",
+    "PointsEntry",
     "Product",
     "SavedView",
+    "Segment",
+    "SegmentMember",
+    "SegmentRefresh",
+    "SegmentSize",
+    "SegmentTrait",
     "StoreMeta",
+    "Survey",
+    "SurveyInvite",
+    "SurveyResponse",
+    "Task",
+    "TierChange",
     "User",
     "get_engine",
     "is_sqlite",

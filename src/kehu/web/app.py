@@ -37,6 +37,12 @@ from kehu.web.deps import LoginRequired, local_url, render
 from kehu.web.i18n import LANG_COOKIE, LANGUAGES
 from kehu.web.predictions import tier_label
 from kehu.web.routes import admin, customers, dashboard, imports, login
+from kehu.web.routes import campaigns as campaign_pages
+from kehu.web.routes import feedback as feedback_pages
+from kehu.web.routes import membership as membership_pages
+from kehu.web.routes import segments as segment_pages
+from kehu.web.routes import surveys as survey_pages
+from kehu.web.routes import tasks as task_pages
 
 HERE = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -224,6 +230,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(imports.router)
     app.include_router(admin.router)
+    app.include_router(segment_pages.router)
+    app.include_router(feedback_pages.router)
+    app.include_router(task_pages.router)
+    app.include_router(membership_pages.router)
+    app.include_router(campaign_pages.router)
+    app.include_router(survey_pages.router)
     app.include_router(api.router, prefix="/api/v1")
     app.include_router(api.root_router)
     return app

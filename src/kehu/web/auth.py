@@ -44,6 +44,28 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"admin"}),
     "view_audit": frozenset({"admin"}),
     "privacy_requests": frozenset({"admin"}),
+    # User segments and profile tags (issue 5): the list, sizes and migration for everyone; building, saving,
+    # archiving and refreshing segments for analysts. Member samples also need view_customers, exports export_data.
+    "view_segments": _ALL,
+    "manage_segments": frozenset({"admin", "analyst"}),
+    # Membership (issue 5): tier and points counts for everyone; redeeming a customer's points for agents.
+    "view_membership": _ALL,
+    "redeem_points": frozenset({"admin", "agent"}),
+    # Feedback and tasks (issue 5): the dashboard for everyone; the inbox without texts for analysts; handling
+    # (texts, status, owner, entering feedback) for agents; the keyword rules for analysts; tasks for agents.
+    "view_feedback": _ALL,
+    "list_feedback": frozenset({"admin", "analyst", "agent"}),
+    "handle_feedback": frozenset({"admin", "agent"}),
+    "edit_feedback_rules": frozenset({"admin", "analyst"}),
+    "view_tasks": frozenset({"admin", "analyst", "agent"}),
+    "manage_tasks": frozenset({"admin", "agent"}),
+    # Campaigns and surveys (issue 5): results (aggregates, no personal data) for everyone; designing and launching
+    # campaigns, creating surveys, issuing links and importing answers for analysts. Contact lists need export_data
+    # (and reveal_pii to unmask them); detractors' call-backs are tasks (manage_tasks).
+    "view_campaigns": _ALL,
+    "manage_campaigns": frozenset({"admin", "analyst"}),
+    "view_surveys": _ALL,
+    "manage_surveys": frozenset({"admin", "analyst"}),
 }
 
 ADMIN_USERNAME = "admin"

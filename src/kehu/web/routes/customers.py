@@ -23,6 +23,7 @@ from starlette.responses import Response
 from kehu.analytics.export import neutralise_formulas
 from kehu.analytics.labels import LIFECYCLE_STAGES, RFM_CLASSES, label
 from kehu.errors import InvalidInput, NotFound
+from kehu.membership import membership_summary
 from kehu.privacy import FieldCipher, audit
 from kehu.privacy.consent import record_consent
 from kehu.store import Classification, Customer, CustomerNote
@@ -427,6 +428,7 @@ def _profile(
         "note_max": NOTE_MAX_CHARS,
         "consents": queries.consent_events(db, customer_id),
         "consent_sources": CONSENT_SOURCES,
+        "membership": membership_summary(db, customer_id),
         "names": {
             "field": {f: t(f"cust_field_{f}") for f in PII_FIELDS},
             "note_kind": {k: t(f"cust_note_kind_{k}") for k in NOTE_KINDS},
