@@ -1,11 +1,17 @@
-"""Data-subject requests: export everything held on one customer, erase their personal data and keep their orders."""
+"""Data-subject requests: export everything held on one customer, erase their personal data and keep their orders.
+
+The parts' data (feedback, tasks, surveys, campaigns, membership, segments) is made with the parts' own service
+functions, as the app makes it."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import sys
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -14,10 +20,27 @@ from kehu.config import Settings
 from kehu.errors import InvalidInput, NotFound
 from kehu.privacy import FieldCipher
 from kehu.privacy.consent import record_consent
-from kehu.privacy.subject import erase_customer, export_customer, find_customer
-from kehu.store import AuditEvent, Classification, ConsentEvent, Customer, CustomerNote, Order, User, session_scope
+from kehu.privacy.subject import EXPORTED_TABLES, erase_customer, export_customer, find_customer
+from kehu.store import (
+    AuditEvent,
+    Base,
+    CampaignMember,
+    Classification,
+    ConsentEvent,
+    Customer,
+    CustomerNote,
+    Feedback,
+    Order,
+    SurveyResponse,
+    Task,
+    User,
+    session_scope,
+)
 
 NOTE_TEXT = "客户来电投诉物流慢 complained about delivery"
+FEEDBACK_TEXT = "快递员态度很差，包装破损 the parcel arrived broken"
+OUTCOME_TEXT = "已回电，补发一件 called back, sent a replacement"
+COMMENT_TEXT = "客服回复太慢 support answered too slowly"
 
 
 def _factories():  # type: ignore[no-untyped-def]
@@ -46,6 +69,61 @@ def _build(settings: Settings):  # type: ignore[no-untyped-def]
                                  body_enc=cipher.encrypt("note", NOTE_TEXT)))
         record_consent(session, customer_id=built.vip_id, granted=True, source="store", user_id=agent.id)
     return built
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The VIP's rows in the other parts."""
+
+    feedback_id: int
+    task_id: int
+    follow_up_id: int
+    response_id: int
+    campaign_id: int
+    coupon: str
+    segment: str
+
+
+def _add_parts(settings: Settings, vip_id: int) -> Parts:
+    """Give the VIP a complaint, a closed task with an outcome, a survey invitation and a detractor's answer with a
+    comment (and its call-back task), a coupon of a campaign, a segment and the default tags with traits, a tier
+    with a tier change and points."""
+    from kehu.campaigns import CampaignSpec, Target, launch_campaign
+    from kehu.feedback import add_feedback
+    from kehu.membership import membership_refresh
+    from kehu.segments import add_segment, refresh_segments
+    from kehu.surveys import create_survey, issue_links, record_answer, survey_key
+    from kehu.tasks import create_task, update_task
+    from kehu.users import Actor
+
+    fx = _factories()
+    cipher = FieldCipher.from_settings(settings)
+    actor = Actor(username="tester", via="cli")
+    with session_scope(settings.store_url) as session:
+        agent = session.scalar(select(User.id).where(User.role == "agent"))
+        item = add_feedback(session, cipher, customer_id=vip_id, kind="complaint", text=FEEDBACK_TEXT,
+                            created_at=datetime(2025, 6, 3, 10, 0), channel="phone", created_by=agent)
+        task = create_task(session, customer_id=vip_id, kind="complaint", title="回访投诉 Call back about the parcel",
+                           owner_id=agent, due_at=date(2025, 6, 5), source_type="feedback", source_id=item.id,
+                           created_by=agent)
+        update_task(session, task=task, cipher=cipher, now=datetime(2025, 6, 4, 9, 0), status="done",
+                    outcome=OUTCOME_TEXT)
+        survey = create_survey(session, name="售后满意度 After-sales NPS", kind="nps", actor=actor)
+        issue_links(session, survey, survey_key(settings), customer_ids=[vip_id], actor=actor)
+        answer = record_answer(session, survey, customer_id=vip_id, score=3, cipher=cipher, comment=COMMENT_TEXT)
+        assert answer.task_id is not None  # a detractor: a call-back task
+        spec = CampaignSpec(name="挽回 Win-back", target=Target("rfm_group", (fx.GROUPS[0],)), holdout_share=0.0,
+                            offer="coupon", coupon_value_cents=2_000)
+        campaign = launch_campaign(session, spec, actor=actor, today=date(2025, 7, 1))
+        coupon = session.get(CampaignMember, (campaign.id, vip_id)).coupon_code
+        assert coupon
+        segment = add_segment(session, name="广东客户", rule=f"province = '{fx.PROVINCES[0]}'", actor=actor)
+        parts = Parts(feedback_id=item.id, task_id=task.id, follow_up_id=answer.task_id, response_id=answer.id,
+                      campaign_id=campaign.id, coupon=coupon, segment=segment.name)
+    refresh_segments(settings)  # default tags and the traits of the newest snapshot
+    # A low silver threshold, so that the VIP's spend makes a tier change.
+    membership_refresh(settings.model_copy(update={"membership_silver_yuan": 500}), as_of=date(2025, 7, 31))
+    return parts
 
 
 @pytest.fixture
@@ -77,12 +155,26 @@ def test_find_customer_by_source_id(settings: Settings, lite_store) -> None:
             find_customer(session, "C0000")
 
 
+def _section(data: dict[str, Any], path: str) -> Any:  # noqa: ANN401
+    for key in path.split("."):
+        data = data[key]
+    return data
+
+
 def test_export_holds_everything_decrypted_and_is_audited(store_settings: Settings, store) -> None:
     fx = _factories()
     cipher = FieldCipher.from_settings(store_settings)
+    parts = _add_parts(store_settings, store.vip_id)
     with session_scope(store_settings.store_url) as session:
         data = export_customer(session, cipher, store.vip_id, user_id=None, via="cli")
         json.dumps(data, ensure_ascii=False)  # JSON-ready as it is
+        # Every table linked to the customer is in the export with all of the VIP's rows.
+        for table, path in EXPORTED_TABLES.items():
+            t = Base.metadata.tables[table]
+            held = session.scalar(select(func.count()).select_from(t).where(t.c.customer_id == store.vip_id))
+            section = _section(data, path)
+            exported = len(section) if isinstance(section, list) else int(section is not None)
+            assert held and exported == held, (table, held, exported)
     person = data["customer"]
     assert data["format"] == "kehu-customer-export" and data["version"] == 1
     assert (person["id"], person["external_id"], person["source"]) == (store.vip_id, "C0000", "generic")
@@ -106,10 +198,32 @@ def test_export_holds_everything_decrypted_and_is_audited(store_settings: Settin
     assert [(n["kind"], n["author"], n["text"]) for n in data["notes"]] == [("call", "agent1", NOTE_TEXT)]
     assert [e["action"] for e in data["audit_events"]] == ["consent"]
     assert all("ip" not in e for e in data["audit_events"])
+    # The parts' data, decrypted.
+    [feedback] = data["feedback"]
+    assert (feedback["id"], feedback["kind"], feedback["text"]) == (parts.feedback_id, "complaint", FEEDBACK_TEXT)
+    tasks = {t["id"]: t for t in data["tasks"]}
+    assert set(tasks) == {parts.task_id, parts.follow_up_id} and tasks[parts.task_id]["outcome"] == OUTCOME_TEXT
+    assert tasks[parts.task_id]["status"] == "done" and tasks[parts.follow_up_id]["outcome"] is None
+    [answer] = data["survey_responses"]
+    assert (answer["id"], answer["score"], answer["comment"]) == (parts.response_id, 3, COMMENT_TEXT)
+    assert answer["kind"] == "nps" and answer["survey"].startswith("售后满意度") and "comment_enc" not in answer
+    assert [i["survey"] for i in data["survey_invites"]] == [answer["survey"]]
+    [campaign] = data["campaigns"]
+    assert (campaign["campaign_id"], campaign["arm"], campaign["coupon_code"]) == (parts.campaign_id, "treatment",
+                                                                                    parts.coupon)
+    membership = data["membership"]
+    assert membership["tier"]["tier"] != "standard" and membership["tier_changes"][0]["direction"] == "up"
+    assert sum(e["points"] for e in membership["points_ledger"]) > 0
+    assert {(s["as_of"], s["segment"]) for s in data["segments"]} >= {("2025-03-31", parts.segment),
+                                                                      ("2025-06-30", parts.segment)}
+    assert data["segment_traits"] and data["segment_traits"][0]["as_of"] == "2025-06-30"
+    assert not any(key.endswith("_enc") for row in data["feedback"] + data["tasks"] + data["survey_responses"]
+                   for key in row)
     with session_scope(store_settings.store_url) as session:
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "privacy_export"))
         assert event is not None and event.target_id == str(store.vip_id) and event.via == "cli"
-        assert event.detail == {"orders": 4, "notes": 1, "classifications": 2}
+        assert event.detail == {"orders": 4, "notes": 1, "classifications": 2, "feedback": 1, "tasks": 2,
+                                "survey_responses": 1, "campaigns": 1}
         assert fx.VIP_PHONE not in json.dumps(event.detail)
 
 
@@ -122,6 +236,10 @@ def test_export_of_an_unknown_customer_is_not_found(settings: Settings, lite_sto
 def test_erase_removes_personal_data_and_keeps_orders(store_settings: Settings, store) -> None:
     fx = _factories()
     url = store_settings.store_url
+    parts = _add_parts(store_settings, store.vip_id)
+    cipher = FieldCipher.from_settings(store_settings)
+    with session_scope(url) as session:
+        before = export_customer(session, cipher, store.vip_id)
     with session_scope(url) as session:
         revenue_before = session.scalar(select(func.sum(Order.amount_cents)))
         admin = User(username="boss", password_hash="x", role="admin")
@@ -144,13 +262,32 @@ def test_erase_removes_personal_data_and_keeps_orders(store_settings: Settings, 
         assert session.scalar(select(func.sum(Order.amount_cents))) == revenue_before
         assert session.scalar(select(func.count()).select_from(Classification)
                               .where(Classification.customer_id == store.vip_id)) == 2
+        # The parts' free texts and coupon codes are gone; what the aggregates count stays, anonymous.
+        item = session.get(Feedback, parts.feedback_id)
+        assert item.text_enc is None and item.keywords == [] and item.category and item.kind == "complaint"
+        task = session.get(Task, parts.task_id)
+        assert task.outcome_enc is None and task.status == "done" and task.title
+        answer = session.get(SurveyResponse, parts.response_id)
+        assert answer.comment_enc is None and answer.score == 3
+        member = session.get(CampaignMember, (parts.campaign_id, store.vip_id))
+        assert member.coupon_code is None and member.arm == "treatment"
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "privacy_erase"))
         assert event is not None and event.username == "boss" and event.ip == "127.0.0.1"
-        assert event.detail == {"notes_deleted": 1, "consent_events_deleted": 1, "has_orders": True, "again": False}
+        assert event.detail == {"notes_deleted": 1, "consent_events_deleted": 1, "feedback_and_tasks_erased": 3,
+                                "ciphertexts_cleared": 1, "coupon_codes_cleared": 1, "has_orders": True,
+                                "again": False}
         # The export of an erased customer says so and holds no personal value.
-        data = export_customer(session, FieldCipher.from_settings(store_settings), store.vip_id)
+        data = export_customer(session, cipher, store.vip_id)
         assert data["customer"]["phone"] is None and data["customer"]["erased_at"]
         assert data["notes"] == [] and len(data["orders"]) == 4
+        assert [f["text"] for f in data["feedback"]] == [None] and {t["outcome"] for t in data["tasks"]} == {None}
+        assert [(a["score"], a["comment"]) for a in data["survey_responses"]] == [(3, None)]
+        assert [c["coupon_code"] for c in data["campaigns"]] == [None]
+        for secret in (FEEDBACK_TEXT, OUTCOME_TEXT, COMMENT_TEXT, parts.coupon, fx.VIP_PHONE):
+            assert secret not in json.dumps(data, ensure_ascii=False)
+        # Membership, segments, survey invitations and traits stay as they were (nothing personal in them).
+        for key in ("membership", "segments", "segment_traits", "survey_invites"):
+            assert data[key] == before[key], key
 
 
 def test_erasing_twice_is_allowed_and_audited_again(settings: Settings, lite_store) -> None:
@@ -172,16 +309,18 @@ def test_erase_of_an_unknown_customer_is_not_found(settings: Settings, lite_stor
 
 
 def test_erased_values_are_gone_from_the_sqlite_files(settings: Settings) -> None:
-    """Not just NULL in the row: the old ciphertext, blind index and note are not in the database or its log."""
-    store = _factories().build_store(settings, customers=8)
-    cipher = FieldCipher.from_settings(settings)
+    """Not just NULL in the row: the old ciphertexts, blind index, note, feedback text, task outcome, survey comment
+    and coupon code are not in the database or its log."""
+    store = _build(settings)
+    parts = _add_parts(settings, store.vip_id)
     url = settings.store_url
-    with session_scope(url) as session:
-        session.add(CustomerNote(customer_id=store.vip_id, kind="note", body_enc=cipher.encrypt("note", NOTE_TEXT)))
     with session_scope(url) as session:
         vip = session.get(Customer, store.vip_id)
         secrets_held = [vip.phone_enc, vip.phone_index, vip.email_enc, vip.email_index, vip.name_enc,
-                        session.scalar(select(CustomerNote.body_enc))]
+                        session.scalar(select(CustomerNote.body_enc)),
+                        session.get(Feedback, parts.feedback_id).text_enc, session.get(Task, parts.task_id).outcome_enc,
+                        session.get(SurveyResponse, parts.response_id).comment_enc, parts.coupon]
+        assert all(secrets_held)
     db = settings.data_dir / "kehu.db"
 
     def on_disk() -> bytes:

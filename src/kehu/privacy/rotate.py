@@ -1,9 +1,16 @@
 """Key rotation: re-encrypt every personal field and recompute every blind index under a new secret.
 
-What changes: the customers' ``*_enc`` columns and ``customer_notes.body_enc`` (decrypted with the old key,
-encrypted with the new one), the phone and e-mail blind indexes, the Shopify-style customer ids ``e:<blind index of
-the e-mail>``, and the keyed ``row_hash`` of customers (cleared: it cannot be recomputed without the original file,
-so the next import of the same file counts those customers as updated once and rewrites them under the new key).
+What changes: every ciphertext column of :data:`ENCRYPTED_COLUMNS` (decrypted with the old key, encrypted with the
+new one): the customers' ``*_enc`` columns, ``customer_notes.body_enc``, the feedback texts and task outcomes
+(:data:`kehu.feedback.privacy.ENCRYPTED_COLUMNS`) and the survey comments. Besides: the phone and e-mail blind
+indexes, the Shopify-style customer ids ``e:<blind index of the e-mail>``, the keyed import keys of feedback
+(``feedback.row_key``, recomputed from the row and its text, so re-importing the same feedback file still adds
+nothing), and the keyed ``row_hash`` of customers (cleared: it cannot be recomputed without the original file, so the
+next import of the same file counts those customers as updated once and rewrites them under the new key).
+
+:data:`ENCRYPTED_COLUMNS` is the one list of the store's ciphertext columns: erasure
+(:func:`kehu.privacy.subject.erase_customer`) clears them too, and ``tests/privacy/test_coverage.py`` fails when a
+table has a ``*_enc`` column that is not in it.
 
 Where the keys come from:
 
@@ -14,11 +21,12 @@ Where the keys come from:
   from ``KEHU_SECRET_KEY``, ``--new-key-file`` is required and no file is swapped: afterwards set
   ``KEHU_SECRET_KEY`` to the new secret.
 
-Batches and resuming: rows are rewritten in batches of ``batch_size`` customers (then notes), each batch one
-transaction. A value that already decrypts with the new key is left alone (AES-GCM authenticates, so a value can
-only decrypt under the key that sealed it), so an interrupted rotation is finished by running the same command again:
-the pending new key is still in ``secret.key.new`` (or in the ``--new-key-file`` given again), the batches already
-written are recognised and skipped. Running it again after it finished starts a new rotation (to a new key).
+Batches and resuming: rows are rewritten in batches of ``batch_size`` rows, table by table (customers first, then
+the notes, feedback, tasks and survey responses that hold a ciphertext), each batch one transaction. A value that
+already decrypts with the new key is left alone (AES-GCM authenticates, so a value can only decrypt under the key
+that sealed it), so an interrupted rotation is finished by running the same command again: the pending new key is
+still in ``secret.key.new`` (or in the ``--new-key-file`` given again), the batches already written are recognised
+and skipped. Running it again after it finished starts a new rotation (to a new key).
 
 Stop ``kehu serve`` and imports while rotating (they hold the old key) and restart them afterwards; signed-in web
 sessions end, since their cookie key is derived from the secret too.
@@ -34,17 +42,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from kehu.config import Settings
 from kehu.errors import InvalidInput, StoreError
+from kehu.feedback.privacy import ENCRYPTED_COLUMNS as FEEDBACK_COLUMNS
+from kehu.feedback.service import row_key as feedback_row_key
 from kehu.privacy import audit
 from kehu.privacy.crypto import FieldCipher
 from kehu.privacy.keys import KEY_FILE, derive_key, load_secret
 from kehu.privacy.normalise import normalise_email, normalise_phone
 from kehu.privacy.subject import CUSTOMER_FIELDS, NOTE_FIELD
-from kehu.store import Customer, CustomerNote, open_store, session_scope
+from kehu.store import Customer, CustomerNote, Feedback, SurveyResponse, open_store, session_scope
+from kehu.surveys import COMMENT_FIELD as SURVEY_COMMENT_FIELD
 
 NEW_KEY_FILE = KEY_FILE + ".new"
 OLD_KEY_FILE = KEY_FILE + ".old"
@@ -53,13 +64,37 @@ MIN_SECRET = 32
 
 Progress = Callable[[str, int, int], None]
 
+#: Every ciphertext column of the store as (model, column, encryption field name), assembled from the parts' own
+#: lists. A rotation re-encrypts each of them; erasure clears the ones of a customer's rows. A part that adds a
+#: ``*_enc`` column adds it here (``tests/privacy/test_coverage.py`` fails until it does).
+ENCRYPTED_COLUMNS: tuple[tuple[type, str, str], ...] = (
+    *((Customer, column, field_name) for column, field_name in CUSTOMER_FIELDS.items()),
+    (CustomerNote, "body_enc", NOTE_FIELD),
+    *FEEDBACK_COLUMNS,
+    (SurveyResponse, "comment_enc", SURVEY_COMMENT_FIELD),
+)
+#: Keyed columns that are not ciphertexts but must be recomputed under the new key (besides the customers' blind
+#: indexes, which :func:`_rotate_customer` handles): model → columns.
+KEYED_COLUMNS: dict[type, tuple[str, ...]] = {Feedback: ("row_key",)}
+#: What a row is called in messages (default: the table name).
+_ROW_NAMES: dict[str, str] = {"customers": "customer", "customer_notes": "note"}
+
+
+def encrypted_tables() -> dict[type, list[tuple[str, str]]]:
+    """:data:`ENCRYPTED_COLUMNS` grouped by model, in their order: model → [(column, field name), …]."""
+    tables: dict[type, list[tuple[str, str]]] = {}
+    for model, column, field_name in ENCRYPTED_COLUMNS:
+        tables.setdefault(model, []).append((column, field_name))
+    return tables
+
 
 @dataclass
 class RotationReport:
     """What a rotation did.
 
-    ``customers`` and ``notes``: rows rewritten; ``values``: ciphertexts re-encrypted; ``already``: ciphertexts that
-    were under the new key already (a resumed run); ``email_keys``: ``e:`` customer ids recomputed;
+    ``customers`` and ``notes``: rows rewritten; ``tables``: rows rewritten per table (every table of
+    :data:`ENCRYPTED_COLUMNS`, customers and notes included); ``values``: ciphertexts re-encrypted; ``already``:
+    ciphertexts that were under the new key already (a resumed run); ``email_keys``: ``e:`` customer ids recomputed;
     ``email_keys_left``: ``e:`` ids that match neither key's index of the stored e-mail (left unchanged);
     ``key_file``: the key file now holding the new secret (``None`` when the secret comes from the environment);
     ``backup``: where the old secret was kept.
@@ -67,6 +102,7 @@ class RotationReport:
 
     customers: int = 0
     notes: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
     values: int = 0
     already: int = 0
     email_keys: int = 0
@@ -178,14 +214,55 @@ def _rotate_customer(customer: Customer, old: FieldCipher, new: FieldCipher, rep
     return changed
 
 
-def _next_batch(session: Session, model: type, after: int, batch_size: int) -> list:  # type: ignore[type-arg]
-    """The next ``batch_size`` rows of ``model`` with an id above ``after``, in id order (keyset paging)."""
+def _rotate_row(row: object, columns: list[tuple[str, str]], old: FieldCipher, new: FieldCipher,
+                report: RotationReport) -> bool:
+    """Re-encrypt the ``columns`` of one row (not a customer) in place, recompute its keyed columns; True when
+    something changed."""
+    table = row.__table__.name  # type: ignore[attr-defined]
+    what = f"{_ROW_NAMES.get(table, table)} {row.id}"  # type: ignore[attr-defined]
+    changed = False
+    plain: dict[str, str] = {}
+    for column, field_name in columns:
+        token = getattr(row, column)
+        if token is None:
+            continue
+        sealed, plain[column] = _reseal(old, new, field_name, token, what, report)
+        if sealed != token:
+            setattr(row, column, sealed)
+            changed = True
+    if isinstance(row, Feedback) and row.row_key is not None:
+        key = feedback_row_key(new, customer_id=row.customer_id, created_at=row.created_at, kind=row.kind,
+                               text=plain.get("text_enc"))
+        if key != row.row_key:
+            row.row_key = key
+            changed = True
+    return changed
+
+
+def _holding(model: type, columns: list[tuple[str, str]]) -> ColumnElement[bool] | None:
+    """The rows of ``model`` a rotation must visit: every customer; otherwise those with a ciphertext or a keyed
+    value."""
+    if model is Customer:
+        return None
+    names = [c for c, _ in columns] + list(KEYED_COLUMNS.get(model, ()))
+    table = model.__table__  # type: ignore[attr-defined]
+    return or_(*(table.c[name].isnot(None) for name in names))
+
+
+def _next_batch(session: Session, model: type, after: int, batch_size: int,
+                where: ColumnElement[bool] | None = None) -> list:  # type: ignore[type-arg]
+    """The next ``batch_size`` rows of ``model`` with an id above ``after`` (and ``where``), in id order (keyset
+    paging)."""
     mid = model.id  # type: ignore[attr-defined]
-    return list(session.scalars(select(model).where(mid > after).order_by(mid).limit(batch_size)))
+    conditions = [mid > after] if where is None else [mid > after, where]
+    return list(session.scalars(select(model).where(*conditions).order_by(mid).limit(batch_size)))
 
 
-def _count(session: Session, model: type) -> int:
-    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+def _count(session: Session, model: type, where: ColumnElement[bool] | None = None) -> int:
+    stmt = select(func.count()).select_from(model)
+    if where is not None:
+        stmt = stmt.where(where)
+    return int(session.scalar(stmt) or 0)
 
 
 def rotate_keys(settings: Settings, *, new_key_file: Path | None = None, batch_size: int = 1000,
@@ -200,7 +277,8 @@ def rotate_keys(settings: Settings, *, new_key_file: Path | None = None, batch_s
     batch_size
         Rows per transaction (≥ 1).
     progress
-        Called as ``progress(stage, done, total)`` (rows) with stage ``customers`` or ``notes`` after each batch.
+        Called as ``progress(stage, done, total)`` (rows) after each batch; the stage is the table name
+        (``customers``, ``customer_notes``, ``feedback``, ``tasks``, ``survey_responses``).
     user_id, username, via
         Who rotated, for the audit event ``key_rotation`` (counts only).
 
@@ -216,27 +294,30 @@ def rotate_keys(settings: Settings, *, new_key_file: Path | None = None, batch_s
     old, new = cipher_for(old_secret), cipher_for(new_secret)
     report = RotationReport()
 
+    tables = [(model, model.__table__.name, columns, _holding(model, columns))  # type: ignore[attr-defined]
+              for model, columns in encrypted_tables().items()]
     with session_scope(url) as session:
-        totals = {"customers": _count(session, Customer), "notes": _count(session, CustomerNote)}
-    for stage, model in (("customers", Customer), ("notes", CustomerNote)):
+        totals = {stage: _count(session, model, where) for model, stage, _, where in tables}
+    for model, stage, columns, where in tables:
         after = done = 0
+        report.tables[stage] = 0
         while True:
             with session_scope(url) as session:
-                rows = _next_batch(session, model, after, batch_size)
+                rows = _next_batch(session, model, after, batch_size, where)
                 if not rows:
                     break
                 for row in rows:
                     if isinstance(row, Customer):
-                        report.customers += _rotate_customer(row, old, new, report)
+                        changed = _rotate_customer(row, old, new, report)
                     else:
-                        sealed, _ = _reseal(old, new, NOTE_FIELD, row.body_enc, f"note {row.id}", report)
-                        if sealed != row.body_enc:
-                            row.body_enc = sealed
-                            report.notes += 1
+                        changed = _rotate_row(row, columns, old, new, report)
+                    report.tables[stage] += changed
                 after = rows[-1].id
             done += len(rows)
             if progress:
                 progress(stage, done, max(totals[stage], done))
+    report.customers = report.tables.get("customers", 0)
+    report.notes = report.tables.get("customer_notes", 0)
 
     if staged is not None:
         key_file = Path(settings.data_dir) / KEY_FILE
@@ -249,6 +330,9 @@ def rotate_keys(settings: Settings, *, new_key_file: Path | None = None, batch_s
     else:
         report.messages.append("now set KEHU_SECRET_KEY to the new secret (the content of the --new-key-file) "
                                "everywhere kehu runs, then restart kehu serve")
+    others = {t: n for t, n in report.tables.items() if t not in ("customers", "customer_notes") and n}
+    if others:
+        report.messages.append("rows also re-encrypted: " + ", ".join(f"{t} {n}" for t, n in others.items()))
     if report.email_keys_left:
         report.messages.append(f"{report.email_keys_left} e-mail-based customer ids did not match their stored "
                                "e-mail and were left as they are; a re-import may create them again")
@@ -259,7 +343,7 @@ def rotate_keys(settings: Settings, *, new_key_file: Path | None = None, batch_s
             user = session.get(User, user_id)
             username = user.username if user else None
         audit.record(session, action="key_rotation", user_id=user_id, username=username, via=via,
-                     detail={"customers": report.customers, "notes": report.notes, "values": report.values,
-                             "already": report.already, "email_keys": report.email_keys,
+                     detail={"customers": report.customers, "notes": report.notes, "tables": report.tables,
+                             "values": report.values, "already": report.already, "email_keys": report.email_keys,
                              "customers_total": totals["customers"], "key_file": staged is not None})
     return report
