@@ -19,6 +19,7 @@ COMMANDS = [
     ["feedback", "import"], ["tasks", "list"],
     ["campaign", "create"], ["campaign", "list"], ["campaign", "show"], ["campaign", "export"], ["campaign", "result"],
     ["survey", "create"], ["survey", "list"], ["survey", "links"], ["survey", "import"], ["survey", "results"],
+    ["report", "monthly"],
 ]
 
 

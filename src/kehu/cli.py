@@ -1317,6 +1317,37 @@ def points_redeem(customer: Annotated[str, typer.Argument(help="The customer's s
               highlight=False, soft_wrap=True)
 
 
+report_app = typer.Typer(help="Reports: the monthly customer report as XLSX or a printable HTML page.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("monthly")
+@friendly
+def report_monthly_cmd(
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM (compared with the month before).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The file to write: .xlsx or .html (printable page).")],
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: zh or en.")] = "zh",
+) -> None:
+    """Write the monthly customer report: key figures, RFM classes, lifecycle, migration, CLV, churn, campaigns, NPS."""
+    from kehu.reports import monthly_report, parse_month, report_html, report_xlsx
+
+    parse_month(month)
+    suffix = out_file.suffix.lower()
+    if suffix not in (".xlsx", ".html"):
+        raise KehuError(f"{out_file}: unknown report format {suffix or '(no suffix)'}; use .xlsx or .html")
+    if lang not in ("zh", "en"):
+        raise KehuError(f"--lang {lang!r}: choose zh or en")
+    settings = _settings()
+    with _store_session() as session:
+        report = monthly_report(session, month, churn_threshold=settings.churn_risk_threshold)
+        body: bytes = report_xlsx(report, lang) if suffix == ".xlsx" else report_html(report, lang).encode("utf-8")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_bytes(body)
+    out.print(f"wrote the report of {report.month} (snapshot {report.as_of}) to {out_file}", highlight=False,
+              soft_wrap=True)
+
+
 @app.command()
 def version() -> None:
     """Print kehu's version."""

@@ -40,6 +40,7 @@ from kehu.web.routes import admin, customers, dashboard, imports, login
 from kehu.web.routes import campaigns as campaign_pages
 from kehu.web.routes import feedback as feedback_pages
 from kehu.web.routes import membership as membership_pages
+from kehu.web.routes import reports as report_pages
 from kehu.web.routes import segments as segment_pages
 from kehu.web.routes import surveys as survey_pages
 from kehu.web.routes import tasks as task_pages
@@ -236,6 +237,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(membership_pages.router)
     app.include_router(campaign_pages.router)
     app.include_router(survey_pages.router)
+    app.include_router(report_pages.router)
     app.include_router(api.router, prefix="/api/v1")
     app.include_router(api.root_router)
     return app

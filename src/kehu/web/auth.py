@@ -66,6 +66,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_campaigns": frozenset({"admin", "analyst"}),
     "view_surveys": _ALL,
     "manage_surveys": frozenset({"admin", "analyst"}),
+    # Reports (issue 5): the monthly customer report holds aggregates only, so everyone may read and download it.
+    "view_reports": _ALL,
 }
 
 ADMIN_USERNAME = "admin"
