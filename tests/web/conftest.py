@@ -94,6 +94,18 @@ def sign_in(client: TestClient, username: str = "admin", password: str | None = 
 
 
 @pytest.fixture
+def as_role(client: TestClient, web_settings: Settings):  # type: ignore[no-untyped-def]
+    """``as_role(role)``: the client signed in as a new user of that role (named after it)."""
+
+    def sign_in_as(role: str) -> TestClient:
+        factories.add_user(web_settings, role, role)
+        sign_in(client, role)
+        return client
+
+    return sign_in_as
+
+
+@pytest.fixture
 def admin(client: TestClient) -> TestClient:
     """The client, signed in as admin."""
     sign_in(client)

@@ -109,17 +109,6 @@ def _counts(web_settings, stages: tuple[str, ...]) -> tuple[int, int]:  # type: 
     return len(rows), sum(1 for (c,) in rows if c)
 
 
-@pytest.fixture
-def as_role(client: TestClient, fx, web_settings, helpers):  # type: ignore[no-untyped-def]
-    """``as_role(role)``: a user of that role signed in on the client."""
-
-    def sign_in(role: str) -> TestClient:
-        fx.add_user(web_settings, role, role)
-        helpers.sign_in(client, role)
-        return client
-
-    return sign_in
-
 
 def test_winback_template_launches_in_one_click(admin: TestClient, web_settings) -> None:  # type: ignore[no-untyped-def]
     page = parse(admin.get("/campaigns").text)

@@ -87,17 +87,6 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def as_role(client: TestClient, web_settings, fx, helpers):  # type: ignore[no-untyped-def]
-    """``as_role(role)``: the client signed in as a new user of that role (named after it)."""
-
-    def sign_in(role: str) -> TestClient:
-        fx.add_user(web_settings, role, role)
-        helpers.sign_in(client, role)
-        return client
-
-    return sign_in
-
 
 def audits(settings, action: str) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     with session_scope(settings.store_url) as session:

@@ -72,15 +72,6 @@ def csrf(client: TestClient, path: str = "/feedback") -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def as_role(client: TestClient, web_settings, fx, helpers):  # type: ignore[no-untyped-def]
-    def sign_in(role: str) -> TestClient:
-        fx.add_user(web_settings, role, role)
-        helpers.sign_in(client, role)
-        return client
-
-    return sign_in
-
 
 def _add(settings, customer_id: int, text: str | None, *, kind: str = "complaint", hours_ago: float = 1,
          rating: int | None = None, **extra) -> int:  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 from html.parser import HTMLParser
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
@@ -60,15 +59,6 @@ def csrf(client: TestClient, path: str = "/tasks") -> str:
     assert match
     return match.group(1)
 
-
-@pytest.fixture
-def as_role(client: TestClient, web_settings, fx, helpers):  # type: ignore[no-untyped-def]
-    def sign_in(role: str) -> TestClient:
-        fx.add_user(web_settings, role, role)
-        helpers.sign_in(client, role)
-        return client
-
-    return sign_in
 
 
 def _user_id(settings, name: str) -> int:  # type: ignore[no-untyped-def]
