@@ -4,31 +4,16 @@ and erases a customer through the confirmation step; a viewer is refused. Screen
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from e2e import test_browser as helpers  # its serving and chromium helpers, shared
 from kehu.config import Settings
 
-
-def _browser_helpers():  # type: ignore[no-untyped-def]
-    """tests/e2e/test_browser.py as a module (the test tree is not a package under --import-mode=importlib)."""
-    name = "kehu_e2e_test_browser"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_browser.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helpers = _browser_helpers()
 browser = helpers.browser  # the chromium fixture (skips without /usr/bin/chromium unless CI is set)
 ARTIFACTS: Path = helpers.ARTIFACTS
 NEW_PASSWORD = "lin's long password"

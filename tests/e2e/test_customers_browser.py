@@ -9,30 +9,15 @@ Serving and chromium come from ``tests/e2e/test_browser.py`` (imported, not copi
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import re
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
+from e2e import test_browser as _tb  # its serving and chromium helpers, shared
 from kehu.store import AuditEvent, CustomerNote, session_scope
 
-
-def _browser_module():  # type: ignore[no-untyped-def]
-    """tests/e2e/test_browser.py as a module (the test tree is not a package under --import-mode=importlib)."""
-    name = "kehu_e2e_test_browser"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_browser.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_tb = _browser_module()
 ARTIFACTS = _tb.ARTIFACTS
 # The fixtures of test_browser.py, reused here: the fixture store served by uvicorn, and headless chromium.
 server = _tb.server
