@@ -39,6 +39,7 @@ from kehu.store.arrow import (
     store_connect,
     transaction,
 )
+from kehu.store.list_indexes import ensure_list_indexes
 
 SNAPSHOT_COLUMNS = (
     "customer_id", "recency_days", "frequency", "monetary_cents", "aov_cents", "r_score", "f_score", "m_score",
@@ -336,13 +337,21 @@ def last_order_date(url: str) -> date | None:
     return value.date() if hasattr(value, "date") else date.fromisoformat(str(value)[:10])
 
 
+def _is_newest(url: str, snapshot_id: int) -> bool:
+    """True when ``snapshot_id`` is the ready snapshot the pages show by default (the newest as-of date)."""
+    rows = read_arrow(url, "SELECT id FROM classification_snapshots WHERE status = 'ready' "
+                           "ORDER BY as_of DESC, id DESC LIMIT 1").column("id").to_pylist()
+    return bool(rows) and int(rows[0]) == snapshot_id
+
+
 def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | None = None,
              refresh: bool = True) -> ClassifyReport:
     """Classify every customer in the store at ``as_of`` (default today) and write the snapshot.
 
     With ``refresh`` (the default) the parts that hang off a snapshot follow it: membership tiers and points as of
     ``as_of`` (:func:`kehu.membership.membership_refresh`) and the members of every user segment and profile tag
-    in the new snapshot (:func:`kehu.segments.refresh_segments`). The benchmark turns it off to time the
+    in the new snapshot (:func:`kehu.segments.refresh_segments`) and, when it is the newest snapshot, the customer
+    list's indexes (:func:`kehu.store.list_indexes.ensure_list_indexes`). The benchmark turns it off to time the
     classification alone.
 
     ``step(name)`` is called as each phase starts (``read``, ``compute``, ``predict`` and the models ``clv``,
@@ -399,6 +408,8 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
             step("refresh")
         membership_refresh(settings, as_of)
         refresh_segments(settings, snapshot_id)
+        if _is_newest(url, snapshot_id):
+            ensure_list_indexes(url, snapshot_id)
         seconds["refresh"] = time.perf_counter() - t4
     return ClassifyReport(
         snapshot_id=snapshot_id,

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from time import monotonic
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, func, or_, select, text
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
 from kehu.errors import InvalidInput, NotFound
@@ -422,7 +422,10 @@ def _matching(
             .where(_search_condition(session, search), *conditions)
         )
         return _Matching(stmt, Customer.id, key)
-    stmt = select(Classification.customer_id, key).where(Classification.snapshot_id == snapshot_id, *conditions)
+    # The snapshot id as a literal, so that the planner can use the newest snapshot's partial list indexes
+    # (kehu.store.list_indexes); it is an int from the store, never user text.
+    in_snapshot = Classification.snapshot_id == literal_column(str(int(snapshot_id)))
+    stmt = select(Classification.customer_id, key).where(in_snapshot, *conditions)
     if filters.province or sort == "external_id":
         stmt = stmt.join(Customer, Customer.id == Classification.customer_id)
     return _Matching(stmt, Classification.customer_id, key)
