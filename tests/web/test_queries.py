@@ -121,3 +121,17 @@ def test_profile(built) -> None:  # type: ignore[no-untyped-def]
     assert [o.external_id for o, _ in profile.orders] == ["O-LATER", "O-REFUND", "O-UNPAID", "O00001"]
     assert profile.order_count == 4
     assert [line.product_name for line in profile.orders[-1][1]] == ["保温杯 Thermos"]
+
+
+def test_list_totals_are_kept_per_snapshot_but_not_for_province_or_search(built, fx) -> None:  # type: ignore[no-untyped-def]
+    settings, store = built
+    queries._TOTALS.clear()
+    with session_scope(settings.store_url) as session:
+        plain = queries.customer_page(session, snapshot_id=store.snapshot_id, filters=queries.CustomerFilters())
+        assert len(queries._TOTALS) == 1
+        again = queries.customer_page(session, snapshot_id=store.snapshot_id, filters=queries.CustomerFilters(),
+                                      sort="recency_days", page=2)
+        assert again.total == plain.total and len(queries._TOTALS) == 1  # the sort does not change the count
+        queries.customer_page(session, snapshot_id=store.snapshot_id,
+                              filters=queries.CustomerFilters(province="广东"))
+        assert len(queries._TOTALS) == 1  # customers can move province: counted every time

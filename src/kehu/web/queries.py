@@ -469,6 +469,26 @@ def _load_rows(
     return [found[i] for i in ids if i in found]
 
 
+#: Totals of the list by (store, snapshot, filters): a ready snapshot's rows never change, so a count that reads
+#: only them is computed once per process. Not cached: a search, or a province filter (customers can be edited).
+_TOTALS: dict[tuple[str, int, CustomerFilters], int] = {}
+_TOTALS_MAX = 1024
+
+
+def _total(session: Session, m: _Matching, snapshot_id: int, filters: CustomerFilters,
+           search: CustomerSearch | None) -> int:
+    cacheable = search is None and not filters.province
+    key = (str(session.get_bind().engine.url), snapshot_id, filters)
+    if cacheable and key in _TOTALS:
+        return _TOTALS[key]
+    total = session.scalar(select(func.count()).select_from(m.stmt.subquery())) or 0
+    if cacheable:
+        if len(_TOTALS) >= _TOTALS_MAX:
+            _TOTALS.clear()
+        _TOTALS[key] = int(total)
+    return int(total)
+
+
 def customer_page(
     session: Session,
     *,
@@ -489,10 +509,11 @@ def customer_page(
     before it), whose cost does not grow with the page number; ``page`` is then only the number shown.
     The sort reads only (customer id, sort value) pairs; the page's 50 rows are loaded afterwards by id.
     The total is exact: one ``COUNT`` over the snapshot's primary-key range (about 50 ms per million rows on
-    SQLite; a province filter or a search adds the join).
+    SQLite; a province filter or a search adds the join), kept per process for a snapshot and filters that only
+    read the snapshot's rows (:data:`_TOTALS`).
     """
     m = _matching(session, snapshot_id=snapshot_id, filters=filters, search=search, sort=sort)
-    total = session.scalar(select(func.count()).select_from(m.stmt.subquery())) or 0
+    total = _total(session, m, snapshot_id, filters, search)
     if cursor is None:
         stmt = _ordered(m, direction).limit(page_size + 1).offset((page - 1) * page_size)
     else:
