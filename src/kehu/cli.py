@@ -189,7 +189,7 @@ def classify(as_of: AsOf = None) -> None:
     names = {"read": "reading orders", "compute": "classifying", "predict": "predicting", "clv": "fitting BG/NBD "
              "and Gamma-Gamma", "churn": "training the churn model", "clusters": "clustering",
              "recommendations": "recommending products", "write": "writing the snapshot",
-             "refresh": "refreshing membership and segments"}
+             "refresh": "refreshing segments"}
     with err.status("classifying…", spinner="dots") if err.is_terminal else nullcontext() as status:
         def step(name: str) -> None:
             if status is not None:
@@ -302,7 +302,7 @@ def demo(
     if dataset == "synthetic" and as_of is not None:
         from kehu.campaigns import seed_demo_campaign
         from kehu.feedback import load_demo_feedback
-        from kehu.membership import membership_demo
+        from kehu.membership import membership_demo, membership_refresh
         from kehu.segments.demo import add_demo_segments
         from kehu.surveys import seed_demo_survey
 
@@ -315,6 +315,7 @@ def demo(
             seed_demo_campaign(settings, reclassify=False)  # also classifies its start date: a second snapshot
             seed_demo_survey(settings)
             add_demo_segments(settings)
+            membership_refresh(settings, as_of)  # the campaign's orders earn points too
     _print_classification(run_classify(settings=settings, as_of=as_of))
     password = ensure_admin(settings)
     url = f"http://{settings.host}:{settings.port}/"

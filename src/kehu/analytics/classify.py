@@ -348,11 +348,11 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
              refresh: bool = True) -> ClassifyReport:
     """Classify every customer in the store at ``as_of`` (default today) and write the snapshot.
 
-    With ``refresh`` (the default) the parts that hang off a snapshot follow it: membership tiers and points as of
-    ``as_of`` (:func:`kehu.membership.membership_refresh`) and the members of every user segment and profile tag
-    in the new snapshot (:func:`kehu.segments.refresh_segments`) and, when it is the newest snapshot, the customer
-    list's indexes (:func:`kehu.store.list_indexes.ensure_list_indexes`). The benchmark turns it off to time the
-    classification alone.
+    With ``refresh`` (the default) what hangs off a snapshot follows it: the members of every user segment and
+    profile tag in the new snapshot (:func:`kehu.segments.refresh_segments`) and, when it is the newest snapshot,
+    the customer list's indexes (:func:`kehu.store.list_indexes.ensure_list_indexes`). The benchmark turns it off
+    to time the classification alone. Membership tiers and points are bookkeeping on the orders, not on a
+    snapshot: ``kehu members refresh`` keeps them (its first run on a large store writes the whole ledger).
 
     ``step(name)`` is called as each phase starts (``read``, ``compute``, ``predict`` and the models ``clv``,
     ``churn``, ``clusters``, ``recommendations`` when ``settings.predict``, ``write``, ``refresh``) for progress
@@ -399,14 +399,12 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
                                  summary=summary, models=models)
     seconds["write"] = time.perf_counter() - t2
     if refresh:
-        # Imported here: these parts import kehu.analytics themselves.
-        from kehu.membership import membership_refresh
+        # Imported here: kehu.segments imports kehu.analytics itself.
         from kehu.segments import refresh_segments
 
         t4 = time.perf_counter()
         if step:
             step("refresh")
-        membership_refresh(settings, as_of)
         refresh_segments(settings, snapshot_id)
         if _is_newest(url, snapshot_id):
             ensure_list_indexes(url, snapshot_id)
