@@ -184,7 +184,7 @@ def step_classify(store_dir: Path, *, predict: bool = False) -> dict:
         return {"skipped": f"not available yet ({exc})"}
     settings = _settings(store_dir, predict=predict)
     t0 = time.perf_counter()
-    # e: the classification alone; f: as `kehu classify` runs it (models, then membership and segments).
+    # e: the classification alone; f: as `kehu classify` runs it (models, then segments and list indexes).
     result = classify(settings=settings, as_of=END, refresh=predict)
     seconds = time.perf_counter() - t0
     out: dict = {"seconds": seconds}
