@@ -17,7 +17,7 @@ triple; in a forecast, the hypergeometric factor per distinct (x, T) pair, and o
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, Literal
 
@@ -656,6 +656,22 @@ def log_params_objective(
     return objective
 
 
+def standard_errors_at_maximum(hessian: FloatArray, theta: FloatArray, names: Sequence[str], *, model: str,
+                               hint: str) -> FloatArray:
+    """Standard errors from the log-likelihood's Hessian at the fitted ``theta`` (square roots of the diagonal of
+    the inverse of its negative). Raises :class:`ConvergenceError` (with ``hint``) when the point is not a maximum,
+    i.e. the negative Hessian is not positive definite."""
+    information = -np.asarray(hessian, dtype=np.float64)
+    try:
+        np.linalg.cholesky(information)
+    except np.linalg.LinAlgError:
+        raise ConvergenceError(
+            f"{model} fit ended at a point that is not a maximum of the likelihood (parameters "
+            f"{dict(zip(names, np.round(theta, 4), strict=True))}); {hint}"
+        ) from None
+    return np.asarray(np.sqrt(np.diag(np.linalg.inv(information))), dtype=np.float64)
+
+
 def fit_log_params(
     objective: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]],
     x0: FloatArray,
@@ -855,15 +871,7 @@ class BetaGeoModel:
         phi = fit_log_params(objective, start, n=n, tol=self.tol, max_iter=self.max_iter, model="BG/NBD", hint=hint)
         theta = np.exp(phi) * np.array([1.0, scale, 1.0, 1.0])
         log_lik, _, h = design.evaluate(theta, hessian=True)
-        hessian = -h
-        try:
-            np.linalg.cholesky(hessian)
-        except np.linalg.LinAlgError:
-            raise ConvergenceError(
-                f"BG/NBD fit ended at a point that is not a maximum of the likelihood (parameters "
-                f"{dict(zip(PARAM_NAMES, np.round(theta, 4), strict=True))}); {hint}"
-            ) from None
-        se = np.sqrt(np.diag(np.linalg.inv(hessian)))
+        se = standard_errors_at_maximum(h, theta, PARAM_NAMES, model="BG/NBD", hint=hint)
         self.params_ = {k: float(v) for k, v in zip(PARAM_NAMES, theta, strict=True)}
         self.standard_errors_ = {k: float(v) for k, v in zip(PARAM_NAMES, se, strict=True)}
         self.log_likelihood_ = log_lik

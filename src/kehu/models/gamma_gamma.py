@@ -30,6 +30,7 @@ from kehu.models.beta_geo import (
     _wsum,
     fit_log_params,
     log_params_objective,
+    standard_errors_at_maximum,
 )
 
 __all__ = [
@@ -343,15 +344,7 @@ class GammaGammaModel:
         )
         theta = np.exp(phi) * np.array([1.0, 1.0, scale])
         log_lik, _, h = design.evaluate(theta, hessian=True)
-        hessian = -h
-        try:
-            np.linalg.cholesky(hessian)
-        except np.linalg.LinAlgError:
-            raise ConvergenceError(
-                f"Gamma-Gamma fit ended at a point that is not a maximum of the likelihood (parameters "
-                f"{dict(zip(PARAM_NAMES, np.round(theta, 4), strict=True))}); {hint}"
-            ) from None
-        se = np.sqrt(np.diag(np.linalg.inv(hessian)))
+        se = standard_errors_at_maximum(h, theta, PARAM_NAMES, model="Gamma-Gamma", hint=hint)
         self.params_ = {k: float(val) for k, val in zip(PARAM_NAMES, theta, strict=True)}
         self.standard_errors_ = {k: float(val) for k, val in zip(PARAM_NAMES, se, strict=True)}
         self.log_likelihood_ = log_lik
