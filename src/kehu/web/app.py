@@ -9,15 +9,19 @@ type="application/json">``), so the Content-Security-Policy allows scripts from 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
+import adbc_driver_manager
 import plotly
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -27,14 +31,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kehu import api
 from kehu.config import Settings
-from kehu.errors import KehuError
+from kehu.errors import KehuError, StoreError
 from kehu.privacy import FieldCipher
 from kehu.privacy.keys import derive_key, load_secret
 from kehu.store import get_engine, open_store
 from kehu.web import present
 from kehu.web.auth import LoginThrottle
 from kehu.web.deps import LoginRequired, local_url, render
-from kehu.web.i18n import LANG_COOKIE, LANGUAGES
+from kehu.web.i18n import LANG_COOKIE, LANGUAGES, translator
 from kehu.web.predictions import tier_label
 from kehu.web.routes import admin, customers, dashboard, imports, login
 from kehu.web.routes import campaigns as campaign_pages
@@ -137,10 +141,91 @@ def _templates() -> Jinja2Templates:
 
 def _error_page(request: Request, status: int, message: str | None = None) -> Response:
     templates: Jinja2Templates = request.app.state.templates
-    key = {400: "error_400", 403: "error_403", 404: "error_404", 422: "error_400"}.get(status, "error_500")
+    key = {400: "error_400", 403: "error_403", 404: "error_404", 422: "error_400", 503: "error_503"}.get(
+        status, "error_500")
     return render(
         templates, request, "error.html", {"status": status, "key": key, "message": message}, status
     )
+
+
+#: Seconds a client should wait before retrying a request that found the store unavailable (503).
+RETRY_AFTER_SECONDS = 5
+#: SQLSTATEs (PostgreSQL) that mean "the server is not there right now": the connection-exception class 08,
+#: administrator / crash shutdown and "the database system is starting up / shutting down".
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+#: SQLite errors that pass: another writer holds the lock, or the file cannot be opened right now.
+_UNAVAILABLE_SQLITE = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN"})
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the store cannot be reached right now (a retry may succeed), not a bug.
+
+    Covers :class:`~kehu.errors.StoreError`; SQLAlchemy's pool timeout; a connection SQLAlchemy invalidated
+    (PostgreSQL restarted or the backend was terminated: the pool drops it, and ``pool_pre_ping`` replaces the
+    other stale ones at their next checkout); a failed connect (psycopg ``OperationalError`` without SQLSTATE,
+    or SQLSTATE class 08, 57P01–57P03); psycopg's "connection is closed"; SQLite busy/locked/cannot open; and
+    ADBC's I/O errors (bulk reads through :mod:`kehu.store.arrow`). Other database errors (constraint violations,
+    SQL errors) are bugs or conflicts and keep their own handling.
+    """
+    if isinstance(exc, StoreError | PoolTimeout):
+        return True
+    if isinstance(exc, adbc_driver_manager.Error):
+        return getattr(exc, "status_code", None) == adbc_driver_manager.AdbcStatusCode.IO
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return getattr(exc.orig, "sqlite_errorname", "") in _UNAVAILABLE_SQLITE
+    state = getattr(exc.orig, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _UNAVAILABLE_SQLSTATES
+
+
+def _describe(exc: BaseException) -> str:
+    """The class and SQLSTATE of a store error, for the log: never its message (SQLAlchemy's holds the statement
+    and its parameters, which may be personal data)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(orig, "sqlstate", None)
+    return type(orig).__name__ + (f" (SQLSTATE {state})" if state else "")
+
+
+def _install_store_unavailable(app: FastAPI) -> None:
+    """Answer a lost or unreachable store with 503 and ``Retry-After`` (JSON under ``/api/``, the error page
+    elsewhere) and one warning line; other database errors go on to the handlers installed before.
+
+    Call after :func:`kehu.api.install` (it wraps the handlers this one falls back to).
+    """
+    from kehu.api.errors import error_body, is_api
+    from kehu.api.texts import request_lang
+
+    kehu_handler = app.exception_handlers[KehuError]
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        if not store_unavailable(exc):
+            raise exc  # the 500 handlers (ServerErrorMiddleware) take it, as before
+        log.warning("store unavailable on %s %s: %s; answered 503", request.method, request.url.path,
+                    _describe(exc))
+        if isinstance(exc, StoreError):  # its message names the store (password hidden) and what failed
+            answer = kehu_handler(request, exc)
+            response = answer if isinstance(answer, Response) else await answer
+            response.headers.update(headers)
+            return response
+        if is_api(request):
+            lang = request_lang(request)
+            return JSONResponse(error_body("store_unavailable", translator(lang)("error_503")),
+                                status_code=503, headers=headers)
+        try:
+            response = _error_page(request, 503)
+        except Exception:  # noqa: BLE001 - the page itself failed: a plain answer is still a clean 503
+            response = PlainTextResponse(translator("en")("error_503"), status_code=503)
+        response.headers.update(headers)
+        return response
+
+    for exc_class in (StoreError, DBAPIError, PoolTimeout, adbc_driver_manager.Error):
+        app.add_exception_handler(exc_class, unavailable)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -154,7 +239,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = None
         if exc.detail == "csrf_failed":
             from kehu.web.deps import lang_of
-            from kehu.web.i18n import translator
 
             message = translator(lang_of(request))("csrf_failed")
         return _error_page(request, exc.status_code, message)
@@ -209,6 +293,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
     api.install(app)  # JSON errors on /api/… paths; pages keep the handlers above
+    _install_store_unavailable(app)  # a lost database: 503 + Retry-After on both
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

@@ -44,7 +44,9 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DbSession = Annotated[Session, Depends(get_db)]
+#: Scope "function": the session commits when the endpoint returns, before the response starts, so a failed commit
+#: (the database gone) can still become the 503 and is never answered with a 200.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def start_session(request: Request, user: User) -> None:
