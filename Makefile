@@ -4,12 +4,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 PYTHON ?= python3
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench soak lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,spark]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -21,9 +21,12 @@ test: venv  ## the whole test suite (SQLite and PostgreSQL)
 	$(PY) -m pytest -q -p no:cacheprovider -n 2
 
 bench: venv  ## benchmarks: 10M orders / 1M customers vs plain DuckDB; CLV models vs lifetimes
-	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m pip install -q -e '.[dev,spark,bench]'
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/models.py
+
+soak: venv  ## 50 clients for 5 min + faults (PostgreSQL restart, killed classify, killed server) on 127.0.0.1
+	$(PY) benchmarks/soak
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -18,7 +18,10 @@ e. ``classify``    ``kehu.analytics.classify`` over the store, RFM and lifecycle
 f. ``predict``     the same with the predictive models (BG/NBD, Gamma-Gamma, churn model, clusters,
                    recommendations), as ``kehu classify`` runs by default (reported with its phases);
 g. ``pages``       ``kehu serve`` on that store, loaded from a second process (``benchmarks/pages.py``): median
-                   and p99 of the customer list and profile against ``/healthz`` (target: medians < 200 ms).
+                   and p99 of the customer list and profile against ``/healthz`` (target: medians < 200 ms);
+h. ``spark``       e on Apache Spark ``local[2]`` (``engine="spark"``, the orders read from the same store), against
+                   e: the overhead of a distributed engine on one machine. The JVM's start and a first (cold)
+                   classification are reported apart; the second, warm one counts.
 
 The models alone, beside the ``lifetimes`` package, are measured by ``benchmarks/models.py``.
 
@@ -177,17 +180,30 @@ def step_rfm_sql(csv_path: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "customers": n}
 
 
-def step_classify(store_dir: Path, *, predict: bool = False) -> dict:
+def step_classify(store_dir: Path, *, predict: bool = False, engine: str = "duckdb") -> dict:
     try:
         from kehu.analytics import classify
     except ImportError as exc:
         return {"skipped": f"not available yet ({exc})"}
     settings = _settings(store_dir, predict=predict)
+    out: dict = {}
+    if engine == "spark":
+        try:
+            from kehu.analytics.engines import spark_session
+            t0 = time.perf_counter()
+            spark_session(settings)  # local[2]: the JVM's start is reported apart from the classification
+        except Exception as exc:  # noqa: BLE001 - no PySpark or no Java: reported, the other steps stand
+            return {"skipped": f"Spark is not available ({exc})"}
+        out["session_seconds"] = time.perf_counter() - t0
+    if engine == "spark":  # the JVM's first queries load and compile classes: reported, then a warm run counts
+        t0 = time.perf_counter()
+        classify(settings=settings, as_of=END, refresh=False, engine=engine)
+        out["first_run_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    # e: the classification alone; f: as `kehu classify` runs it (models, then segments and list indexes).
-    result = classify(settings=settings, as_of=END, refresh=predict)
-    seconds = time.perf_counter() - t0
-    out: dict = {"seconds": seconds}
+    # e: the classification alone; f: as `kehu classify` runs it (models, then segments and list indexes);
+    # h: e on Spark local[2] (orders from the same store, through a Parquet scratch file into Spark).
+    result = classify(settings=settings, as_of=END, refresh=predict, engine=engine)
+    out["seconds"] = time.perf_counter() - t0
     for attr in ("snapshot_id", "customers", "buyers", "seconds"):
         value = getattr(result, attr, None)
         if isinstance(value, int | dict):
@@ -217,6 +233,7 @@ STEPS = {
     "classify": lambda a: step_classify(Path(a.store)),
     "predict": lambda a: step_classify(Path(a.store), predict=True),
     "pages": lambda a: step_pages(Path(a.store)),
+    "spark": lambda a: step_classify(Path(a.store), engine="spark"),
 }
 
 
@@ -272,11 +289,12 @@ LABELS = {
     "classify": "e. kehu classify",
     "predict": "f. kehu classify + models",
     "pages": "g. web pages under load (30 s)",
+    "spark": "h. kehu classify on Spark local[2]",
 }
 
 
 def add_ratios(results: dict[str, dict]) -> None:
-    for step, base in (("import", "floor"), ("classify", "rfm_sql")):
+    for step, base in (("import", "floor"), ("classify", "rfm_sql"), ("spark", "classify")):
         r, b = results.get(step, {}), results.get(base, {})
         if "seconds" in r and b.get("seconds"):
             r["ratio"] = r["seconds"] / b["seconds"]
@@ -323,6 +341,11 @@ def print_table(results: dict[str, dict], title: str) -> None:
             ratio = f", {r['ratio_to_healthz']:.1f}× /healthz" if "ratio_to_healthz" in r else ""
             console.print(f"pages {kind}: {r['requests']} requests, median {r['median_ms']:.0f} ms, "
                           f"p90 {r['p90_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms{ratio}")
+    spark = results.get("spark", {})
+    if "first_run_seconds" in spark:
+        console.print(f"spark: JVM start {spark['session_seconds']:.1f} s, first (cold) classification "
+                      f"{spark['first_run_seconds']:.1f} s, warm {spark['seconds']:.1f} s "
+                      f"(compute {spark.get('phases', {}).get('compute', 0):.1f} s)")
     for name, ok in results.get("_checks", {}).items():  # type: ignore[union-attr]
         console.print(f"{'[green]PASS' if ok else '[red]FAIL'}[/] {name}")
 

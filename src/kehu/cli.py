@@ -180,7 +180,12 @@ def _print_models(models: dict[str, Any]) -> None:
 
 @app.command()
 @friendly
-def classify(as_of: AsOf = None) -> None:
+def classify(
+    as_of: AsOf = None,
+    engine: Annotated[
+        str | None, typer.Option(help="duckdb, postgres (inside the PostgreSQL store) or spark. Default: KEHU_ENGINE.")
+    ] = None,
+) -> None:
     """Classify every customer (RFM scores, 8 classes, grid groups, lifecycle; with KEHU_PREDICT also CLV, P(alive),
     churn risk and reasons, clusters, recommendations) and write a dated snapshot."""
     from kehu.analytics import classify as run_classify
@@ -195,7 +200,7 @@ def classify(as_of: AsOf = None) -> None:
             if status is not None:
                 status.update(f"{names.get(name, name)}…")
 
-        report = run_classify(settings=settings, as_of=parse_as_of(as_of), step=step)
+        report = run_classify(settings=settings, as_of=parse_as_of(as_of), step=step, engine=engine)
     _print_classification(report)
 
 
@@ -236,25 +241,57 @@ def _safe_url(url: str) -> str:
 @app.command()
 @friendly
 def serve(host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-          port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+          workers: Annotated[int | None, typer.Option(min=1, max=64, help="Worker processes behind the port "
+                                                      "(default: KEHU_WORKERS, 1).")] = None) -> None:
     """Start the web app."""
     settings = _settings()
-    _serve(settings, host or settings.host, port or settings.port)
+    _serve(settings, host or settings.host, port or settings.port, workers or settings.workers)
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+#: The environment variable that hands the settings of ``kehu serve`` to its worker processes (JSON).
+WORKER_SETTINGS_ENV = "_KEHU_SERVE_SETTINGS"
+
+
+def worker_app() -> Any:
+    """The app of one ``kehu serve --workers N`` worker process (uvicorn's factory): the settings come from the
+    parent through :data:`WORKER_SETTINGS_ENV`, so a worker serves exactly what the parent was given (also the
+    demo's data dir), not whatever the environment says."""
+    import json
+    import os
+
+    from kehu.web.app import create_app
+
+    return create_app(Settings(**json.loads(os.environ[WORKER_SETTINGS_ENV]), _env_file=None))
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int | None = None) -> None:
+    """Serve the app on ``host:port`` with ``workers`` processes (default ``settings.workers``). The store is
+    migrated and the admin user created here, once, before any worker starts."""
+    import os
+
     import uvicorn
 
+    from kehu.analytics.classify import mark_interrupted_snapshots
     from kehu.store import open_store
     from kehu.web.app import create_app
     from kehu.web.auth import ensure_admin
 
+    workers = workers or settings.workers
     open_store(settings.store_url)
+    mark_interrupted_snapshots(settings.store_url)  # a classification killed while this server was down
     password = ensure_admin(settings)  # a store without users gets its admin here (as `kehu init` does)
     if password:
         out.print(f"admin user created — login: admin / {password}  (shown once)", highlight=False)
-    out.print(f"serving on http://{host}:{port}/", highlight=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    out.print(f"serving on http://{host}:{port}/" + (f" with {workers} workers" if workers > 1 else ""),
+              highlight=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        return
+    # Several processes need an import string; each worker builds its own app (and engine pool) from the settings.
+    os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
+    sys.stdout.flush()
+    uvicorn.run("kehu.cli:worker_app", factory=True, workers=workers, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -39,7 +39,25 @@ class Settings(BaseSettings):
         None,
         description="First password of the 'admin' user created by `kehu init`. Default: a random one, printed once.",
     )
-    engine: Literal["duckdb"] = Field("duckdb", description="Analytics engine for classification.")
+    engine: Literal["duckdb", "postgres", "spark"] = Field(
+        "duckdb",
+        description="Where classification runs: duckdb (in-process, the default), postgres (inside the PostgreSQL "
+        "store) or spark (Apache Spark through PySpark; needs the spark extra and Java). Same definitions, same "
+        "snapshot.",
+    )
+    spark_master: str = Field(
+        "local[2]", description="Spark engine: the master URL (local[N], yarn, spark://host:7077, k8s://…)."
+    )
+    spark_conf: str | None = Field(
+        None,
+        description="Spark engine: extra Spark settings as key=value pairs separated by commas, e.g. "
+        "spark.driver.memory=8g,spark.sql.shuffle.partitions=64 (spark-submit's --conf does the same).",
+    )
+    spark_orders: str | None = Field(
+        None,
+        description="Spark engine: read the orders from this Parquet path or Spark/Hive table instead of the store. "
+        "Columns: source, external_id, customer_external_id, ordered_at, amount_cents, refunded_cents, is_paid.",
+    )
     rfm_split: Literal["mean", "median"] = Field(
         "mean", description="How the 8-class RFM model splits high/low for R, F and M: population mean or median."
     )
@@ -116,6 +134,11 @@ class Settings(BaseSettings):
         "review came in; unanswered feedback past it is flagged overdue.",
     )
     language: Literal["zh", "en"] = Field("zh", description="Default language of the web app.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Worker processes of `kehu serve` behind its one port (about one per core); "
+        "sign-ins work across them (signed session cookies), the sign-in throttle and import progress are per "
+        "process.",
+    )
 
     @field_validator("secret_key")
     @classmethod

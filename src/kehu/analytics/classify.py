@@ -8,8 +8,8 @@ and the result is written back in one transaction: readers see the old snapshot 
 from __future__ import annotations
 
 import json
+import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,14 +19,17 @@ from typing import Any
 
 import duckdb
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 
 from kehu.analytics import facts
+from kehu.analytics.engines import EngineRun, arrow_run, open_engine
 from kehu.analytics.features import customer_features, purchases
 from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
 from kehu.analytics.predict import MODEL_INPUT_COLUMNS, PREDICTION_SCHEMA, predict
 from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
 from kehu.config import Settings
+from kehu.errors import KehuError
 from kehu.store import open_store
 from kehu.store.arrow import (
     for_store,
@@ -40,6 +43,7 @@ from kehu.store.arrow import (
     transaction,
 )
 from kehu.store.list_indexes import ensure_list_indexes
+from kehu.store.locks import owner_gone, owner_tag, store_lock
 
 SNAPSHOT_COLUMNS = (
     "customer_id", "recency_days", "frequency", "monetary_cents", "aov_cents", "r_score", "f_score", "m_score",
@@ -57,6 +61,7 @@ SNAPSHOT_SCHEMA = pa.schema([
 CUSTOMER_KEYS_SCHEMA = pa.schema([("id", pa.int64()), ("source", pa.string()), ("external_id", pa.string())])
 
 StepFn = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,11 +78,6 @@ class ClassifyReport:
     cut_points: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     models: dict[str, Any] | None = None
-
-
-def duckdb_backend() -> Any:
-    """An in-memory Ibis DuckDB backend that never downloads or loads extensions."""
-    return ibis.duckdb.connect(autoinstall_known_extensions=False, autoload_known_extensions=False)
 
 
 def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
@@ -169,103 +169,126 @@ def _rebuild_facts(settings: Settings, tmp: Path) -> Path:
 
 def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, settings: Settings,
                          backend: Any | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """Compute the snapshot rows (columns :data:`SNAPSHOT_COLUMNS` and the models' inputs
-    :data:`~kehu.analytics.predict.MODEL_INPUT_COLUMNS`) and the population stats (cut points, n)."""
-    con = backend or duckdb_backend()
-    o = ibis.memtable(orders)
-    o = o.mutate(ordered_at=o.ordered_at.cast("timestamp"), is_paid=o.is_paid.cast("boolean"),
-                 customer_id=o.customer_id.cast("int64"), amount_cents=o.amount_cents.cast("int64"),
-                 refunded_cents=o.refunded_cents.cast("int64"))
-    c = ibis.memtable(customers).select(id=ibis._.id.cast("int64"))
-    bought = purchases(o, as_of=as_of, window_days=settings.rfm_window_days)
-    name = f"kehu_features_{uuid.uuid4().hex[:8]}"
-    features = con.create_table(name, customer_features(bought, c, as_of=as_of), temp=True)
-    stats = con.to_pyarrow(population_stats(features, split=settings.rfm_split)).to_pylist()[0]
+    """The snapshot rows and population stats of Arrow inputs (as :func:`load_inputs` returns them), computed on
+    ``backend`` (default a fresh in-process DuckDB): :func:`classify_on` for tables at hand."""
+    run = arrow_run(orders, customers, backend)
+    try:
+        table, stats, _ = classify_on(run, as_of=as_of, settings=settings, summary=False)
+    finally:
+        run.release()
+    return table, stats
+
+
+def classify_on(run: EngineRun, *, as_of: date, settings: Settings,
+                summary: bool = True) -> tuple[pa.Table, dict[str, Any], dict[str, Any] | None]:
+    """Compute on ``run``'s engine the snapshot rows (columns :data:`SNAPSHOT_COLUMNS` and the models' inputs
+    :data:`~kehu.analytics.predict.MODEL_INPUT_COLUMNS`, ordered by customer id), the population stats (cut points,
+    n) and, with ``summary``, the purchase summary (:func:`summary_on`). Only these results leave the engine."""
+    bought = purchases(run.orders, as_of=as_of, window_days=settings.rfm_window_days)
+    features = run.materialize(customer_features(bought, run.customers, as_of=as_of))
+    stats = run.backend.to_pyarrow(population_stats(features, split=settings.rfm_split)).to_pylist()[0]
     scored = rfm_table(features, split=settings.rfm_split)
     rules = LifecycleRules.from_settings(settings)
     result = scored.mutate(lifecycle_stage=lifecycle_stage(scored, rules)).select(*SNAPSHOT_COLUMNS,
                                                                                   *MODEL_INPUT_COLUMNS)
-    table = con.to_pyarrow(result.order_by("customer_id"))
-    con.drop_table(name, force=True)
-    return table, stats
+    table = run.backend.to_pyarrow(result.order_by("customer_id")).cast(_result_schema())
+    figures = None
+    if summary:
+        figures = summary_on(run, per_customer=features if settings.rfm_window_days is None else None)
+    return table, stats, figures
+
+
+def _result_schema() -> pa.Schema:
+    """The Arrow types of :func:`classify_on`'s rows, the same whichever engine computed them."""
+    types = {f.name: f.type for f in SNAPSHOT_SCHEMA}
+    types["customer_id"] = pa.int64()
+    fields = [pa.field(name, types[name]) for name in SNAPSHOT_COLUMNS]
+    return pa.schema(fields + [pa.field(name, pa.int64()) for name in MODEL_INPUT_COLUMNS])
 
 
 COHORT_MONTHS = 12
 
 
-def purchase_cohorts(con: duckdb.DuckDBPyConnection) -> list[list[Any]]:
-    """Monthly cohorts of the purchases in view ``p`` (customer_id, ordered_at): per first-purchase month
-    ``[YYYY-MM, customers, [n_1, …, n_12]]``, oldest first, where ``n_k`` counts the cohort's customers who
-    bought again in calendar month ``+k`` (0 when none; months after the as-of date are also 0 here, the reader
-    knows the date). One hash aggregate for the first months, one over the orders of the 12 months after it."""
-    rows = con.execute(f"""
-        WITH q AS (SELECT customer_id, year(ordered_at) * 12 + month(ordered_at) - 1 AS mi FROM p),
-        f AS (SELECT customer_id, min(mi) AS c FROM q GROUP BY customer_id),
-        d AS (SELECT DISTINCT f.c, q.mi - f.c AS k, customer_id FROM q JOIN f USING (customer_id)
-              WHERE q.mi - f.c BETWEEN 1 AND {COHORT_MONTHS})
-        SELECT c, k, count(*) FROM d GROUP BY c, k
-        UNION ALL SELECT c, 0, count(*) FROM f GROUP BY c
-    """).fetchall()
+def summary_on(run: EngineRun, per_customer: ir.Table | None = None) -> dict[str, Any]:
+    """Key figures, monthly revenue and cohorts of ``run``'s orders, computed on its engine.
+
+    Purchases are the paid orders not fully refunded, worth their amount net of refunds (cents). ``per_customer``:
+    the features table (``frequency``, ``monetary_cents``) when its features cover exactly those purchases (no RFM
+    window); the per-customer figures are then taken from it instead of grouping the orders again.
+
+    Cohorts: per first-purchase month ``[YYYY-MM, customers, [n_1, …, n_12]]``, oldest first, where ``n_k`` counts
+    the cohort's customers who bought again in calendar month ``+k`` (0 when none; months after the as-of date are
+    also 0 here, the reader knows the date).
+    """
+    con, o = run.backend, run.orders
+    refunded = o.refunded_cents.fill_null(0)
+    p = o.filter(o.is_paid, (refunded == 0) | (refunded < o.amount_cents)).select(
+        customer_id=o.customer_id,
+        month=(o.ordered_at.year() * 12 + o.ordered_at.month() - 1).cast("int64"),
+        net=(o.amount_cents - refunded).cast("int64"),
+    )
+    if per_customer is not None:
+        buyers = per_customer.filter(per_customer.frequency > 0)
+        per = buyers.select(n=buyers.frequency, cents=buyers.monetary_cents)
+    else:
+        per = p.group_by("customer_id").aggregate(n=p.count(), cents=p.net.sum())
+    figures = con.to_pyarrow(per.aggregate(
+        buyers=per.count(), orders=per.n.sum().cast("int64"), revenue=per.cents.sum().cast("int64"),
+        repeat=(per.n >= 2).sum().cast("int64"),
+    )).to_pylist()[0]
+    monthly = con.to_pyarrow(p.group_by("month").aggregate(cents=p.net.sum().cast("int64")).order_by("month"))
+    first = p.group_by("customer_id").aggregate(cohort=p.month.min())
+    later = p.join(first, "customer_id").select("customer_id", "cohort", k=ibis._.month - ibis._.cohort)
+    later = later.filter(later.k.between(1, COHORT_MONTHS)).distinct()
+    counts = later.group_by(["cohort", "k"]).aggregate(n=later.count()).union(
+        first.group_by("cohort").aggregate(k=ibis.literal(0, "int64"), n=first.count()))
     cohorts: dict[int, list[Any]] = {}
-    for c, k, n in rows:
-        cohort = cohorts.setdefault(int(c), [f"{int(c) // 12:04d}-{int(c) % 12 + 1:02d}", 0, [0] * COHORT_MONTHS])
+    for row in con.to_pyarrow(counts).to_pylist():
+        c, k, n = int(row["cohort"]), int(row["k"]), int(row["n"])
+        cohort = cohorts.setdefault(c, [_month(c), 0, [0] * COHORT_MONTHS])
         if k == 0:
-            cohort[1] = int(n)
+            cohort[1] = n
         else:
-            cohort[2][int(k) - 1] = int(n)
-    return [cohorts[c] for c in sorted(cohorts)]
+            cohort[2][k - 1] = n
+    return {
+        "customers": 0, "buyers": int(figures["buyers"] or 0), "orders": int(figures["orders"] or 0),
+        "revenue_cents": int(figures["revenue"] or 0), "repeat_buyers": int(figures["repeat"] or 0),
+        "monthly": [[_month(int(m)), int(c)] for m, c in zip(monthly.column("month").to_pylist(),
+                                                          monthly.column("cents").to_pylist(), strict=True)],
+        "cohorts": [cohorts[c] for c in sorted(cohorts)],
+    }
+
+
+def _month(index: int) -> str:
+    """``YYYY-MM`` of a month index (year · 12 + month − 1)."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def purchase_summary(orders: pa.Table, customers: int, snapshot: pa.Table | None = None) -> dict[str, Any]:
-    """Key figures, monthly revenue and cohorts (:func:`purchase_cohorts`) of ``orders`` (paid orders up to the
-    as-of date, as read for classification): purchases are those not fully refunded, worth their amount net of
-    refunds (cents).
-
-    ``snapshot``: the snapshot rows when their features cover exactly those purchases (no RFM window); the
-    per-customer figures are then summed from them instead of grouping the orders again.
-    """
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
-    try:
-        con.register("o", orders)
-        con.execute("""
-            CREATE TEMP VIEW p AS
-            SELECT customer_id, CAST(ordered_at AS TIMESTAMP) AS ordered_at,
-                   CAST(amount_cents AS BIGINT) - coalesce(CAST(refunded_cents AS BIGINT), 0) AS net
-            FROM o
-            WHERE CAST(is_paid AS BOOLEAN)
-              AND (coalesce(refunded_cents, 0) = 0 OR coalesce(refunded_cents, 0) < amount_cents)
-        """)
-        if snapshot is not None:
-            con.register("k", snapshot.select(["frequency", "monetary_cents"]))
-            per_customer = "SELECT frequency AS n, monetary_cents AS cents FROM k WHERE frequency > 0"
-        else:
-            per_customer = "SELECT count(*) AS n, sum(net) AS cents FROM p GROUP BY customer_id"
-        buyers, n_orders, revenue, repeat = con.execute(f"""
-            SELECT count(*), coalesce(sum(n), 0), coalesce(sum(cents), 0), count(*) FILTER (WHERE n >= 2)
-            FROM ({per_customer})
-        """).fetchall()[0]
-        monthly = con.execute(
-            "SELECT strftime(ordered_at, '%Y-%m') AS m, sum(net) FROM p GROUP BY m ORDER BY m"
-        ).fetchall()
-        cohorts = purchase_cohorts(con)
-    finally:
-        con.close()
-    return {
-        "customers": customers, "buyers": int(buyers), "orders": int(n_orders), "revenue_cents": int(revenue),
-        "repeat_buyers": int(repeat), "monthly": [[str(m), int(c)] for m, c in monthly], "cohorts": cohorts,
-    }
+    """:func:`summary_on` for Arrow orders (as :func:`load_inputs` reads them) and a customer count;
+    ``snapshot``: rows with ``frequency`` and ``monetary_cents`` that cover exactly those purchases."""
+    run = arrow_run(orders, pa.table({"id": pa.array([], pa.int64())}))
+    per_customer = ibis.memtable(snapshot.select(["frequency", "monetary_cents"])) if snapshot is not None else None
+    return {**summary_on(run, per_customer), "customers": customers}
 
 
 def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings_json: dict[str, Any],
                    cut_points: dict[str, Any], summary: dict[str, Any] | None = None,
                    models: dict[str, Any] | None = None) -> int:
-    """Write ``table`` as the snapshot for ``as_of`` in one transaction, replacing an older one of the same date.
+    """Write ``table`` as the snapshot for ``as_of``, replacing older snapshots of the same date; returns its id.
+
+    Two transactions. The snapshot row is committed first, as ``building`` with this process as its owner, so a
+    run killed while writing stays visible and :func:`mark_interrupted_snapshots` can report it ``failed``. Then
+    the rows and the switch to ``ready`` (which also deletes the older snapshots of that date) commit together:
+    readers use ready snapshots only, so they see the old snapshot or the new one, never half of one. An error
+    while writing marks the snapshot ``failed`` with the error and is raised again.
+
+    Concurrent writers of the same date take turns to publish (a PostgreSQL advisory lock; SQLite serialises
+    writers): each removes the snapshots of that date published before it, so the date keeps exactly one.
 
     Prediction columns missing from ``table`` are written as NULL; ``models`` is the model report
-    (:func:`kehu.analytics.predict.predict`).
-
-    On SQLite the rows go through a scratch file (:func:`~kehu.store.arrow.sqlite_bulk_file`) and one
-    ``INSERT … SELECT``; on PostgreSQL through ADBC's COPY.
+    (:func:`kehu.analytics.predict.predict`). On SQLite the rows go through a scratch file
+    (:func:`~kehu.store.arrow.sqlite_bulk_file`) and one ``INSERT … SELECT``; on PostgreSQL through ADBC's COPY.
     """
     url = settings.store_url
     for fld in PREDICTION_SCHEMA:
@@ -273,18 +296,20 @@ def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings
             table = table.append_column(fld, pa.nulls(table.num_rows, fld.type))
     rows = table.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)
     meta = {"settings": settings_json, "cut_points": cut_points, "summary": summary, "models": models}
-    if is_sqlite_url(url):
-        return _write_snapshot_sqlite(settings, rows, as_of, meta)
     conn = store_connect(url)
     try:
         with transaction(conn) as cur:
             snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, meta)
-            rows = rows.append_column("snapshot_id", pa.array([snapshot_id] * rows.num_rows, pa.int32()))
-            if rows.num_rows:
-                cur.adbc_ingest("classifications", rows, mode="append")  # PostgreSQL: binary COPY
-            _publish(cur, as_of, snapshot_id)
     finally:
         conn.close()
+    try:
+        if is_sqlite_url(url):
+            _write_snapshot_sqlite(settings, rows, as_of, snapshot_id)
+        else:
+            _write_snapshot_postgres(url, rows, as_of, snapshot_id)
+    except BaseException as exc:
+        _fail_snapshot(url, snapshot_id, str(exc) if isinstance(exc, KehuError) else f"{type(exc).__name__}: {exc}")
+        raise
     return snapshot_id
 
 
@@ -293,30 +318,49 @@ def _quote(obj: Any) -> str:
 
 
 def _new_snapshot(cur: Any, as_of: date, n: int, meta: dict[str, Any]) -> int:
-    """Insert the snapshot row (status ``building``); ``meta``: settings, cut_points, summary, models (JSON)."""
+    """Insert the snapshot row (status ``building``, owned by this process: ``message`` names it); ``meta``:
+    settings, cut_points, summary, models (JSON)."""
+
     names = ", ".join(meta)
     values = ", ".join("NULL" if value is None else _quote(value) for value in meta.values())
-    cur.execute(f"INSERT INTO classification_snapshots (as_of, status, customers, {names}) "
-                f"VALUES ('{as_of.isoformat()}', 'building', {n}, {values}) RETURNING id")
+    owner = owner_tag().replace("'", "''")
+    cur.execute(f"INSERT INTO classification_snapshots (as_of, status, customers, message, {names}) "
+                f"VALUES ('{as_of.isoformat()}', 'building', {n}, '{owner}', {values}) RETURNING id")
     return int(cur.fetchall()[0][0])
 
 
 def _publish(cur: Any, as_of: date, snapshot_id: int) -> None:
-    """Drop older snapshots of the same date and mark this one ready (inside the writing transaction)."""
-    cur.execute(f"DELETE FROM classifications WHERE snapshot_id IN (SELECT id FROM classification_snapshots "
-                f"WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id})")
-    cur.execute(f"DELETE FROM classification_snapshots WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id}")
-    cur.execute(f"UPDATE classification_snapshots SET status = 'ready' WHERE id = {snapshot_id}")
+    """Inside the transaction that wrote the rows: take the store's snapshot lock, delete the other finished
+    (ready or failed) snapshots of the same date and mark this one ready. Snapshots still being built by another
+    process are left alone: that process publishes (and removes this one) when it is done."""
+
+    store_lock(cur, "snapshot")
+    others = (f"SELECT id FROM classification_snapshots WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id} "
+              "AND status <> 'building'")
+    cur.execute(f"DELETE FROM classifications WHERE snapshot_id IN ({others})")
+    cur.execute(f"DELETE FROM classification_snapshots WHERE id IN ({others})")
+    cur.execute(f"UPDATE classification_snapshots SET status = 'ready', message = NULL WHERE id = {snapshot_id}")
 
 
-def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, meta: dict[str, Any]) -> int:
+def _write_snapshot_postgres(url: str, rows: pa.Table, as_of: date, snapshot_id: int) -> None:
+    conn = store_connect(url)
+    try:
+        with transaction(conn) as cur:
+            rows = rows.append_column("snapshot_id", pa.array([snapshot_id] * rows.num_rows, pa.int32()))
+            if rows.num_rows:
+                cur.adbc_ingest("classifications", rows, mode="append")  # binary COPY
+            _publish(cur, as_of, snapshot_id)
+    finally:
+        conn.close()
+
+
+def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, snapshot_id: int) -> None:
     url = settings.store_url
     scratch = sqlite_bulk_file({"rows": for_store(rows, url)}, Path(settings.data_dir) / "tmp")
     conn = store_connect(url, bulk=True)  # the rows come from this store's customers: no foreign-key re-check
     try:
         conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
         with transaction(conn) as cur:
-            snapshot_id = _new_snapshot(cur, as_of, rows.num_rows, meta)
             columns = ", ".join(SNAPSHOT_SCHEMA.names)
             cur.execute(f"INSERT INTO classifications ({columns}, snapshot_id) "
                         f"SELECT {columns}, {snapshot_id} FROM bulk.rows")
@@ -325,7 +369,55 @@ def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, meta
     finally:
         conn.close()
         remove_bulk_file(scratch)
-    return snapshot_id
+
+
+def _fail_snapshot(url: str, snapshot_id: int, message: str) -> None:
+    """Mark a snapshot whose write failed in this process as ``failed`` with ``message`` and delete its rows (a
+    failed write has none; this is belt and braces). Never raises: the write's own error is the one to report."""
+    try:
+        conn = store_connect(url)
+        try:
+            with transaction(conn) as cur:
+                _discard_snapshot(cur, snapshot_id, message)
+        finally:
+            conn.close()
+    except Exception:  # the store itself may be what failed
+        log.warning("snapshot %s could not be marked failed; it is marked when "
+                                            "kehu classify runs again", snapshot_id, exc_info=True)
+
+
+def _discard_snapshot(cur: Any, snapshot_id: int, message: str) -> None:
+    """Delete a building snapshot's rows and mark it ``failed`` with ``message`` (inside a transaction)."""
+    cur.execute(f"DELETE FROM classifications WHERE snapshot_id = {int(snapshot_id)}")
+    text = message[:2000].replace("'", "''")
+    cur.execute(f"UPDATE classification_snapshots SET status = 'failed', message = '{text}' "
+                f"WHERE id = {int(snapshot_id)} AND status = 'building'")
+
+
+def mark_interrupted_snapshots(url: str) -> int:
+    """Mark as ``failed`` the snapshots still ``building`` whose writing process on this host is gone (killed,
+    machine restarted), and delete their rows; returns how many were marked.
+
+    Readers use ready snapshots only, so a failed one is invisible; classifying the same date again writes a good
+    one and removes the failed one. Runs of another host are left alone (their process cannot be checked from
+    here); so is a snapshot whose process is alive. Call it before classifying and when the web app starts.
+    """
+
+    marked = 0
+    conn = store_connect(url)
+    try:
+        with transaction(conn) as cur:
+            cur.execute("SELECT id, message FROM classification_snapshots WHERE status = 'building'")
+            for snapshot_id, owner in cur.fetchall():
+                pid = owner_gone(owner)
+                if pid is None:
+                    continue
+                _discard_snapshot(cur, int(snapshot_id), f"interrupted: process {pid} ended before the snapshot "
+                                  "was written; run kehu classify again for that date")
+                marked += 1
+    finally:
+        conn.close()
+    return marked
 
 
 def last_order_date(url: str) -> date | None:
@@ -344,9 +436,38 @@ def _is_newest(url: str, snapshot_id: int) -> bool:
     return bool(rows) and int(rows[0]) == snapshot_id
 
 
+def refresh_after_snapshot(settings: Settings, snapshot_id: int) -> bool:
+    """Refresh what hangs off a newly written snapshot: the members of every segment and tag
+    (:func:`kehu.segments.refresh_segments`) and, when it is the newest, the customer list's indexes.
+
+    Returns ``False`` (nothing more done) when another classification of the same date replaced the snapshot
+    meanwhile: that one refreshes its own. Any other error propagates.
+    """
+    from kehu.segments import refresh_segments  # kehu.segments imports kehu.analytics itself
+
+    url = settings.store_url
+    try:
+        refresh_segments(settings, snapshot_id)
+        if _is_newest(url, snapshot_id):
+            ensure_list_indexes(url, snapshot_id)
+    except Exception:
+        if _is_ready(url, snapshot_id):
+            raise
+        return False
+    return True
+
+
+def _is_ready(url: str, snapshot_id: int) -> bool:
+    """True when snapshot ``snapshot_id`` exists and is ready."""
+    rows = read_arrow(url, f"SELECT count(*) AS n FROM classification_snapshots WHERE id = {int(snapshot_id)} "
+                           "AND status = 'ready'").column("n").to_pylist()
+    return bool(rows) and int(rows[0]) > 0
+
+
 def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | None = None,
-             refresh: bool = True) -> ClassifyReport:
-    """Classify every customer in the store at ``as_of`` (default today) and write the snapshot.
+             refresh: bool = True, engine: str | None = None) -> ClassifyReport:
+    """Classify every customer in the store at ``as_of`` (default today) on ``engine`` (default
+    ``settings.engine``, see :mod:`kehu.analytics.engines`) and write the snapshot.
 
     With ``refresh`` (the default) what hangs off a snapshot follows it: the members of every user segment and
     profile tag in the new snapshot (:func:`kehu.segments.refresh_segments`) and, when it is the newest snapshot,
@@ -361,34 +482,40 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
     as_of = as_of or date.today()
     url = settings.store_url
     open_store(url)
+    mark_interrupted_snapshots(url)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     if step:
         step("read")
-    orders, customers = load_inputs(settings, as_of)
-    seconds["read"] = time.perf_counter() - t0
-    if step:
-        step("compute")
-    t1 = time.perf_counter()
-    table, stats = classification_table(orders, customers, as_of=as_of, settings=settings)
-    seconds["compute"] = time.perf_counter() - t1
+    with open_engine(settings, as_of, engine) as run:
+        seconds["read"] = time.perf_counter() - t0
+        if step:
+            step("compute")
+        t1 = time.perf_counter()
+        table, stats, summary = classify_on(run, as_of=as_of, settings=settings)
+        seconds["compute"] = time.perf_counter() - t1
+        orders, customers, engine = run.orders_arrow, run.customers_arrow, run.name
+    assert summary is not None
+    summary["customers"] = table.num_rows
     cut_points: dict[str, Any] = {
         key: [stats.get(f"{key}_q{i}") for i in range(1, len(QUANTILES) + 1)] for key in ("r", "f", "m")
     }
     cut_points["buyers"] = stats.get("n") or 0
     settings_json = {
+        "engine": engine,
         "rfm_split": settings.rfm_split,
         "rfm_window_days": settings.rfm_window_days,
         "lifecycle": LifecycleRules.from_settings(settings).__dict__,
     }
-    summary = purchase_summary(orders, customers.num_rows, table if settings.rfm_window_days is None else None)
     models: dict[str, Any] | None = None
     if settings.predict:
         t3 = time.perf_counter()
         if step:
             step("predict")
-        predictions, models = predict(table, orders, customers, load_lines(settings, as_of), as_of=as_of,
-                                      settings=settings, step=step)
+        if orders is None and engine == "postgres":
+            orders, customers = load_inputs(settings, as_of)  # the churn model learns from the orders themselves
+        lines = load_lines(settings, as_of) if orders is not None else None
+        predictions, models = predict(table, orders, customers, lines, as_of=as_of, settings=settings, step=step)
         for name in predictions.column_names:
             table = table.append_column(name, predictions.column(name))
         seconds["predict"] = time.perf_counter() - t3
@@ -399,15 +526,10 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
                                  summary=summary, models=models)
     seconds["write"] = time.perf_counter() - t2
     if refresh:
-        # Imported here: kehu.segments imports kehu.analytics itself.
-        from kehu.segments import refresh_segments
-
         t4 = time.perf_counter()
         if step:
             step("refresh")
-        refresh_segments(settings, snapshot_id)
-        if _is_newest(url, snapshot_id):
-            ensure_list_indexes(url, snapshot_id)
+        refresh_after_snapshot(settings, snapshot_id)
         seconds["refresh"] = time.perf_counter() - t4
     return ClassifyReport(
         snapshot_id=snapshot_id,

@@ -74,8 +74,8 @@ def clv_tiers(clv: np.ndarray, *, high_share: float, medium_share: float) -> np.
     return tiers
 
 
-def predict(table: pa.Table, orders: pa.Table, customers: pa.Table, lines: pa.Table | None, *, as_of: date,
-            settings: Settings, step: StepFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
+def predict(table: pa.Table, orders: pa.Table | None, customers: pa.Table | None, lines: pa.Table | None, *,
+            as_of: date, settings: Settings, step: StepFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
     """The prediction columns (:data:`PREDICTION_SCHEMA`) aligned with the rows of ``table``, and the model report.
 
     Parameters
@@ -84,7 +84,10 @@ def predict(table: pa.Table, orders: pa.Table, customers: pa.Table, lines: pa.Ta
         The classification rows (:func:`kehu.analytics.classify.classification_table`), with
         :data:`MODEL_INPUT_COLUMNS`.
     orders, customers
-        The paid orders up to ``as_of`` and the customer ids, as read for classification.
+        The paid orders up to ``as_of`` and the customer ids, as read for classification; ``None`` when the orders
+        stay in the engine (Spark reading ``KEHU_SPARK_ORDERS``). BG/NBD and Gamma-Gamma need only ``table``'s
+        per-customer triples; without the orders the churn risk is 1 − P(alive) (no reasons) and the clusters are
+        fitted on ``table``'s own features.
     lines
         Purchased products: ``customer_id``, ``product_id``, ``ordered_at``; ``None`` or empty when the store has
         no order lines (no recommendations then).
@@ -139,6 +142,19 @@ def predict(table: pa.Table, orders: pa.Table, customers: pa.Table, lines: pa.Ta
     done()
 
     customer_ids = table.column("customer_id").to_numpy(zero_copy_only=False).astype("int64")
+    if orders is None or customers is None:
+        done = timed("clusters")
+        out["churn_risk"][buyers] = 1.0 - out["p_alive"][buyers]
+        report["churn"] = {"error": "the orders stay in the engine, so no churn model is trained; the risk is "
+                                    "1 − P(alive)", "risk": "1 - p_alive"}
+        frame = pd.DataFrame({name: table.column(name).to_numpy(zero_copy_only=False).astype("float64")
+                              for name in CLUSTER_FEATURES if name in table.column_names}, index=customer_ids)
+        frame["tenure_days"] = as_of_days - _days(table.column("first_order_date"))
+        _cluster(frame[frame["frequency"] > 0].reindex(columns=list(CLUSTER_FEATURES)), out, report,
+                 pd.Series(np.arange(n), index=customer_ids))
+        done()
+        report["recommendations"] = {"error": "the order lines stay in the engine"}
+        return _columns(out), json_ready(report)
     done = timed("churn")
     features = churn_features(orders, customers, as_of=as_of, horizon_days=settings.churn_horizon_days)
     # Negative feedback of the last 90 days: a reason in words (not a model feature: past splits have no
@@ -166,7 +182,17 @@ def predict(table: pa.Table, orders: pa.Table, customers: pa.Table, lines: pa.Ta
     done()
 
     done = timed("clusters")
-    frame = features.reindex(columns=list(CLUSTER_FEATURES))
+    _cluster(features.reindex(columns=list(CLUSTER_FEATURES)), out, report, position)
+    done()
+
+    done = timed("recommendations")
+    out["recommendations"] = _recommend(lines, table, customer_ids, as_of, settings, report)
+    done()
+    return _columns(out), json_ready(report)
+
+
+def _cluster(frame: pd.DataFrame, out: dict[str, Any], report: dict[str, Any], position: pd.Series) -> None:
+    """Behaviour clusters of the customers in ``frame`` (indexed by customer id) into ``out["cluster"]``."""
     try:
         result = fit_clusters(frame)
     except KehuError as e:
@@ -174,12 +200,10 @@ def predict(table: pa.Table, orders: pa.Table, customers: pa.Table, lines: pa.Ta
     else:
         out["cluster"][position.loc[frame.index].to_numpy()] = result.labels
         report["clusters"] = result.to_json()
-    done()
 
-    done = timed("recommendations")
-    out["recommendations"] = _recommend(lines, table, customer_ids, as_of, settings, report)
-    done()
 
+def _columns(out: dict[str, Any]) -> pa.Table:
+    """The prediction columns as an Arrow table of :data:`PREDICTION_SCHEMA`."""
     columns = {
         "p_alive": pa.array(out["p_alive"], pa.float64(), from_pandas=True),
         "expected_purchases_90d": pa.array(out["expected_purchases_90d"], pa.float64(), from_pandas=True),
@@ -192,7 +216,7 @@ def predict(table: pa.Table, orders: pa.Table, customers: pa.Table, lines: pa.Ta
         "cluster": pa.array(out["cluster"], pa.int16(), mask=out["cluster"] < 0),
         "recommendations": pa.array(out["recommendations"], pa.string()),
     }
-    return pa.table(columns, schema=PREDICTION_SCHEMA), json_ready(report)
+    return pa.table(columns, schema=PREDICTION_SCHEMA)
 
 
 def json_ready(value: Any) -> Any:

@@ -41,7 +41,7 @@ def _score(value: ir.NumericValue, stats: ir.Table, key: str, *, lower_is_better
     for i in range(1, 5):
         cut = stats[f"{key}_q{i}"]
         hit = value < cut if lower_is_better else value > cut
-        total = total + hit.cast("int8")
+        total = total + ibis.ifelse(hit, 1, 0).cast("int8")  # PostgreSQL casts no boolean to smallint
     return total.cast("int8")
 
 

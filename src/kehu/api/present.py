@@ -87,7 +87,7 @@ def snapshot_public(snapshot: ClassificationSnapshot) -> SnapshotPublic:
     return SnapshotPublic(
         id=snapshot.id, as_of=snapshot.as_of, status=snapshot.status, created_at=snapshot.created_at,
         customers=snapshot.customers or 0, has_predictions=snapshot.models is not None,
-        summary=as_dict(snapshot.summary),
+        summary=as_dict(snapshot.summary), message=snapshot.message if snapshot.status == "failed" else None,
     )
 
 

@@ -262,6 +262,7 @@ class SnapshotPublic(BaseModel):
     customers: int
     has_predictions: bool
     summary: dict[str, Any] | None
+    message: str | None = None  # why a failed snapshot failed (status "failed")
 
 
 class SnapshotDetail(SnapshotPublic):

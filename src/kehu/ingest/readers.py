@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -205,10 +206,13 @@ def _csv_rows(path: Path, progress: Progress | None) -> tuple[list[str], Iterato
 #: Encodings the fast CSV path reads (a quote byte cannot occur inside one of their multi-byte characters).
 _FAST_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 _QUOTED_CELL = r'^"(?:[^"]|"")*"$'
+#: Bytes of CSV text the fast path reads (and hands to DuckDB) at a time.
+FAST_BLOCK_BYTES = 1 << 24
 
 
 def _fast_csv(path: Path) -> tuple[list[str], pa.Table] | None:
-    """The table of a plain CSV file read by pyarrow (multi-threaded), or ``None`` to use the ``csv`` reader.
+    """The table of a plain CSV file read by pyarrow, or ``None`` to use the ``csv`` reader (the whole file in
+    memory: for tests; imports stream it with :func:`_fast_csv_batches`).
 
     Exact line numbers need one record per physical line. pyarrow reads without quote handling, so every line is
     one row and line = row index + 2: a quoted line break or delimiter then makes a row of the wrong width, which
@@ -218,6 +222,25 @@ def _fast_csv(path: Path) -> tuple[list[str], pa.Table] | None:
     any pyarrow error: a wrong cell count (including Taobao's trailing commas), bad text, a header that is not on
     line 1 or spans lines. Blank rows are dropped, as the ``csv`` reader drops them.
     """
+    fast = _fast_csv_batches(path)
+    if fast is None:
+        return None
+    headers, schema, batches = fast
+    try:
+        return headers, pa.Table.from_batches(list(batches), schema=schema)
+    except NotFast:
+        return None
+
+
+class NotFast(Exception):
+    """Raised while streaming a fast-path CSV when a later block turns out to need the ``csv`` reader."""
+
+
+def _fast_csv_batches(path: Path) -> tuple[list[str], pa.Schema, Iterator[pa.RecordBatch]] | None:
+    """:func:`_fast_csv` as a stream: (headers, schema, batches), or ``None`` when the file's start already rules
+    the fast path out. The batches are read block by block (:data:`FAST_BLOCK_BYTES`), so memory does not grow
+    with the file; one that cannot be read exactly raises :class:`NotFast` and the caller starts again with the
+    ``csv`` reader."""
     encoding = detect_encoding(path)
     if encoding not in _FAST_ENCODINGS:
         return None
@@ -240,30 +263,41 @@ def _fast_csv(path: Path) -> tuple[list[str], pa.Table] | None:
     if "\r" in first_text or not any(c.strip() for c in cells) or len(cells) < 2:
         return None  # a lone CR ends a line for the csv reader too; one column cannot tell a quoted line break
     headers = _unique_headers(path, list(cells))
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(skip_rows=1, column_names=headers, autogenerate_column_names=False,
-                                           encoding="utf8" if encoding.startswith("utf-8") else encoding,
-                                           block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False,
-                                             newlines_in_values=False, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in headers},
-                                                 strings_can_be_null=False, check_utf8=True),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
-        return None
-    batches = []
-    line = 2
-    for batch in table.to_batches():  # batch by batch: no second copy of the file's text
-        plain = _plain_batch(batch, line)
-        if plain is None:
-            return None
-        batches.append(plain)
-        line += batch.num_rows
     schema = pa.schema([pa.field(h, pa.string()) for h in headers]
                        + [pa.field("__line", pa.int64()), pa.field("__cells", pa.int32())])
-    return headers, pa.Table.from_batches(batches, schema=schema)
+    options = {
+        "read_options": pacsv.ReadOptions(skip_rows=1, column_names=headers, autogenerate_column_names=False,
+                                          encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                                          block_size=FAST_BLOCK_BYTES),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False,
+                                            newlines_in_values=False, ignore_empty_lines=False),
+        "convert_options": pacsv.ConvertOptions(column_types={h: pa.string() for h in headers},
+                                                strings_can_be_null=False, check_utf8=True),
+    }
+    try:
+        reader = pacsv.open_csv(path, **options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
+        return None
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        line = 2
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
+                    raise NotFast from None
+                plain = _plain_batch(batch, line)
+                if plain is None:
+                    raise NotFast
+                line += batch.num_rows
+                yield plain
+        finally:
+            reader.close()
+
+    return headers, schema, batches()
 
 
 def _plain_batch(batch: pa.RecordBatch, first_line: int) -> pa.RecordBatch | None:
@@ -385,16 +419,12 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, *, layout: str = "csv",
     if kind == "text" and layout == "csv":
         if progress:
             progress(0, path.stat().st_size)
-        fast = _fast_csv(path)
-        if fast is not None:
-            headers, table = fast
-            con.register("kehu_fast_raw", table)
-            con.execute("CREATE TABLE raw AS SELECT * FROM kehu_fast_raw")
-            con.unregister("kehu_fast_raw")
+        fast = _fast_csv_batches(path)
+        if fast is not None and _stream_into_raw(con, *fast[1:]):
             if progress:
                 size = path.stat().st_size
                 progress(size, size)
-            return headers
+            return fast[0]
     if kind == "xlsx":
         headers, rows = _xlsx_rows(path)
     elif layout == "whitespace":
@@ -419,8 +449,24 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, *, layout: str = "csv",
     return headers
 
 
-def _remember(rows: Iterator[tuple[int, list[str | None]]],
-              failures: list[BaseException]) -> Iterator[tuple[int, list[str | None]]]:
+def _stream_into_raw(con: duckdb.DuckDBPyConnection, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> bool:
+    """Create ``raw`` from fast-path batches as they are read; ``False`` (and no ``raw``) when a batch turned out
+    to need the ``csv`` reader."""
+    failures: list[BaseException] = []
+    reader = pa.RecordBatchReader.from_batches(schema, _remember(batches, failures))  # noqa: F841 (scanned by name)
+    try:
+        con.execute("CREATE TABLE raw AS SELECT * FROM reader")
+    except (duckdb.Error, NotFast):
+        con.execute("DROP TABLE IF EXISTS raw")
+        if failures and isinstance(failures[0], NotFast):
+            return False
+        if failures:
+            raise failures[0] from None
+        raise
+    return True
+
+
+def _remember(rows: Iterator[Any], failures: list[BaseException]) -> Iterator[Any]:
     try:
         yield from rows
     except BaseException as exc:

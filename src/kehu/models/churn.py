@@ -81,8 +81,8 @@ Baseline = Callable[[pd.DataFrame, date], np.ndarray]
 
 
 def _backend() -> Any:
-    """A fresh in-process DuckDB backend (:func:`kehu.analytics.classify.duckdb_backend`)."""
-    from kehu.analytics.classify import duckdb_backend
+    """A fresh in-process DuckDB backend (:func:`kehu.analytics.engines.duckdb_backend`)."""
+    from kehu.analytics.engines import duckdb_backend
 
     return duckdb_backend()
 
@@ -241,7 +241,7 @@ def churn_features(orders: pa.Table, customers: pa.Table, *, as_of: date, horizo
     horizon_days
         The horizon of ``p_no_purchase`` (the churn model's horizon).
     backend
-        An Ibis backend to run on; default a fresh in-process DuckDB (:func:`~kehu.analytics.classify.duckdb_backend`).
+        An Ibis backend to run on; default a fresh in-process DuckDB (:func:`~kehu.analytics.engines.duckdb_backend`).
 
     Returns
     -------

@@ -36,6 +36,7 @@ from kehu.store import (
     open_store,
     session_scope,
 )
+from kehu.store.locks import session_lock
 from kehu.users import Actor
 
 #: Longest segment name (characters).
@@ -325,6 +326,7 @@ def refresh_snapshot(session: Session, snapshot: ClassificationSnapshot) -> Refr
     """Create the default tags on the first refresh, recompute the snapshot's traits and the members of every
     segment that is not archived (in the caller's transaction)."""
     t0 = clock.perf_counter()
+    session_lock(session, "segments")  # concurrent classifications take turns (both would create the tags)
     report = RefreshReport(snapshot_id=snapshot.id, as_of=snapshot.as_of)
     report.created_tags = [s.name for s in ensure_default_tags(session)]
     _drop_orphans(session)

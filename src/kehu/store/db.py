@@ -12,12 +12,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kehu.errors import StoreError
+from kehu.store.locks import LOCK_KEYS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -68,11 +69,18 @@ _MIGRATE_LOCK = threading.Lock()
 
 
 def migrate(url: str) -> None:
-    """Bring the store at ``url`` to the newest schema (creates it when empty)."""
+    """Bring the store at ``url`` to the newest schema (creates it when empty).
+
+    On PostgreSQL processes that start together (several web workers, an import and a classification) take
+    turns: the upgrade runs in one transaction holding an advisory lock, so the second process waits, then finds
+    the schema current.
+    """
     engine = get_engine(url)
     cfg = alembic_config(url)
     try:
         with _MIGRATE_LOCK, engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEYS['migrate']})"))
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except OperationalError as exc:

@@ -16,6 +16,7 @@ import re
 from sqlalchemy import text
 
 from kehu.store.db import get_engine
+from kehu.store.locks import LOCK_KEYS
 
 #: The snapshot columns the customer list sorts by (``external_id`` lives in ``customers`` and has its own index).
 LIST_SORT_KEYS: tuple[str, ...] = ("recency_days", "frequency", "monetary_cents", "clv_365d_cents", "churn_risk")
@@ -30,12 +31,18 @@ def index_name(snapshot_id: int, key: str) -> str:
 def ensure_list_indexes(url: str, snapshot_id: int) -> list[str]:
     """Create the list indexes of ``snapshot_id`` (if missing) and drop those of every other snapshot.
 
-    Returns the names created. Safe to run again; runs in one transaction.
+    Returns the names created. Safe to run again; runs in one transaction. Concurrent calls take turns (on
+    PostgreSQL an advisory lock: their CREATE and DROP INDEX would otherwise deadlock), and a snapshot that
+    another classification has replaced in the meantime gets no indexes.
     """
     snapshot_id = int(snapshot_id)
     engine = get_engine(url)
     created: list[str] = []
     with engine.begin() as conn:
+        if engine.dialect.name != "sqlite":
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({LOCK_KEYS['list_indexes']})"))
+        if conn.execute(text(f"SELECT count(*) FROM classification_snapshots WHERE id = {snapshot_id}")).scalar() == 0:
+            return created
         if engine.dialect.name == "sqlite":
             existing = [r[0] for r in conn.execute(text(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_list_s%'"))]

@@ -166,6 +166,10 @@ class ClassificationSnapshot(Base):
     #: parameters, the churn model's AUC beside the P(alive) baseline, the clusters and their names, the
     #: recommendations' hit rate. NULL when the models were not run.
     models: Mapped[dict | None] = mapped_column(JSON)
+    #: While ``building``: the writing process (``running in process <pid> on <host>``), so a run whose process
+    #: is gone can be marked ``failed`` (:func:`kehu.analytics.classify.mark_interrupted_snapshots`); once failed,
+    #: why. NULL once ready.
+    message: Mapped[str | None] = mapped_column(Text)
 
 
 class Classification(Base):

@@ -42,7 +42,9 @@ def list_snapshots(
     db: DbSession,
     user: ClassificationsViewer,
     paging: Paging,
-    include_building: Annotated[bool, Query(description="also snapshots still being written")] = False,
+    include_building: Annotated[
+        bool, Query(description="also snapshots still being written, and failed ones with their message")
+    ] = False,
 ) -> Page[SnapshotPublic]:
     """Snapshots, newest date first (ties: newest id); only ready ones unless ``include_building``."""
     stmt = select(ClassificationSnapshot)
