@@ -20,9 +20,10 @@ demo: venv  ## fresh data dir, bundled sample data, classify, serve on 127.0.0.1
 test: venv  ## the whole test suite (SQLite and PostgreSQL)
 	$(PY) -m pytest -q -p no:cacheprovider -n 2
 
-bench: venv  ## benchmarks: 10M orders / 1M customers vs plain DuckDB; CLV models vs lifetimes
+bench: venv  ## benchmarks: 10M orders / 1M customers vs plain DuckDB (and Spark); PostgreSQL import vs COPY; models
 	$(PY) -m pip install -q -e '.[dev,spark,bench]'
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/pg_import.py
 	$(PY) benchmarks/models.py
 
 soak: venv  ## 50 clients for 5 min + faults (PostgreSQL restart, killed classify, killed server) on 127.0.0.1

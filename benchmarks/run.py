@@ -188,6 +188,7 @@ def step_classify(store_dir: Path, *, predict: bool = False, engine: str = "duck
     settings = _settings(store_dir, predict=predict)
     out: dict = {}
     if engine == "spark":
+        settings = settings.model_copy(update={"spark_conf": "spark.driver.memory=6g"})  # local[2]: 1 GB is too small
         try:
             from kehu.analytics.engines import spark_session
             t0 = time.perf_counter()

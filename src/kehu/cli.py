@@ -122,6 +122,9 @@ def import_customers(file: Annotated[Path, typer.Argument(help="The customers fi
 def _print_classification(report: Any, lang: str = "zh") -> None:
     from kehu.analytics.labels import label
 
+    if getattr(report, "interrupted", 0):
+        err.print(f"marked {report.interrupted} classification(s) failed whose process had ended before its "
+                  "snapshot was written", highlight=False)
     out.print(f"snapshot {report.snapshot_id} as of {report.as_of}: {report.customers} customers, "
               f"{report.buyers} with orders", highlight=False)
     if not report.customers:

@@ -53,6 +53,7 @@ def _settings(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Set
 
 def _kill_mid_write(settings: Settings, tmp_path: Path) -> int:
     marker = tmp_path / "writing"
+    marker.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}
     env.update(KEHU_DATA_DIR=str(settings.data_dir), KEHU_DATABASE_URL=settings.store_url, KEHU_SECRET_KEY=SECRET,
                KEHU_PREDICT="false")
@@ -107,6 +108,12 @@ def test_killed_classification_is_marked_failed_and_a_rerun_publishes_one(store:
         snapshots = session.scalars(select(ClassificationSnapshot)).all()
         assert [(s.id, s.status, s.message) for s in snapshots] == [(report.snapshot_id, "ready", None)]
         assert session.execute(text("SELECT count(*) FROM classifications")).scalar() == report.customers == 300
+
+    _kill_mid_write(settings, tmp_path)  # killed again: the next classification reports and replaces it
+    again = classify(settings=settings, as_of=AS_OF, refresh=False)
+    assert again.interrupted == 1
+    with session_scope(url) as session:
+        assert [s.status for s in session.scalars(select(ClassificationSnapshot))] == ["ready"]
 
 
 def test_a_running_classification_is_not_marked(settings: Settings) -> None:

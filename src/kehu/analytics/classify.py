@@ -78,6 +78,7 @@ class ClassifyReport:
     cut_points: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     models: dict[str, Any] | None = None
+    interrupted: int = 0  # snapshots of killed runs this run found and marked failed
 
 
 def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
@@ -482,7 +483,7 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
     as_of = as_of or date.today()
     url = settings.store_url
     open_store(url)
-    mark_interrupted_snapshots(url)
+    interrupted = mark_interrupted_snapshots(url)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     if step:
@@ -542,6 +543,7 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         cut_points=cut_points,
         seconds=seconds,
         models=models,
+        interrupted=interrupted,
     )
 
 
