@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -228,19 +227,23 @@ def summary_on(run: EngineRun, per_customer: ir.Table | None = None) -> dict[str
         month=(o.ordered_at.year() * 12 + o.ordered_at.month() - 1).cast("int64"),
         net=(o.amount_cents - refunded).cast("int64"),
     )
+    # One pass over the orders: net and count per customer and calendar month; the rest is read from that.
+    months = run.materialize(p.group_by(["customer_id", "month"]).aggregate(
+        net=p.net.sum().cast("int64"), n=p.count().cast("int64")))
     if per_customer is not None:
         buyers = per_customer.filter(per_customer.frequency > 0)
         per = buyers.select(n=buyers.frequency, cents=buyers.monetary_cents)
     else:
-        per = p.group_by("customer_id").aggregate(n=p.count(), cents=p.net.sum())
+        per = months.group_by("customer_id").aggregate(n=months.n.sum(), cents=months.net.sum())
     figures = con.to_pyarrow(per.aggregate(
         buyers=per.count(), orders=per.n.sum().cast("int64"), revenue=per.cents.sum().cast("int64"),
         repeat=(per.n >= 2).sum().cast("int64"),
     )).to_pylist()[0]
-    monthly = con.to_pyarrow(p.group_by("month").aggregate(cents=p.net.sum().cast("int64")).order_by("month"))
-    first = p.group_by("customer_id").aggregate(cohort=p.month.min())
-    later = p.join(first, "customer_id").select("customer_id", "cohort", k=ibis._.month - ibis._.cohort)
-    later = later.filter(later.k.between(1, COHORT_MONTHS)).distinct()
+    monthly = con.to_pyarrow(
+        months.group_by("month").aggregate(cents=months.net.sum().cast("int64")).order_by("month"))
+    first = months.group_by("customer_id").aggregate(cohort=months.month.min())
+    later = months.join(first, "customer_id").select("cohort", k=ibis._.month - ibis._.cohort)
+    later = later.filter(later.k.between(1, COHORT_MONTHS))  # (customer, month) pairs: each customer once per k
     counts = later.group_by(["cohort", "k"]).aggregate(n=later.count()).union(
         first.group_by("cohort").aggregate(k=ibis.literal(0, "int64"), n=first.count()))
     cohorts: dict[int, list[Any]] = {}
@@ -270,7 +273,10 @@ def purchase_summary(orders: pa.Table, customers: int, snapshot: pa.Table | None
     ``snapshot``: rows with ``frequency`` and ``monetary_cents`` that cover exactly those purchases."""
     run = arrow_run(orders, pa.table({"id": pa.array([], pa.int64())}))
     per_customer = ibis.memtable(snapshot.select(["frequency", "monetary_cents"])) if snapshot is not None else None
-    return {**summary_on(run, per_customer), "customers": customers}
+    try:
+        return {**summary_on(run, per_customer), "customers": customers}
+    finally:
+        run.release()
 
 
 def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings_json: dict[str, Any],
@@ -548,5 +554,7 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
 
 
 def _counts(table: pa.Table, column: str) -> dict[str, int]:
-    counts = Counter(v for v in table.column(column).to_pylist() if v is not None)
+    """Rows per value of ``column`` (NULLs left out), largest count first, ties by value."""
+    counts = {str(row["values"]): int(row["counts"]) for row in table.column(column).value_counts().to_pylist()
+              if row["values"] is not None}
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
