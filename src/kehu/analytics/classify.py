@@ -167,11 +167,11 @@ def _rebuild_facts(settings: Settings, tmp: Path) -> Path:
     return facts.write_part(settings, revision, rows, base=True)
 
 
-def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date, settings: Settings,
-                         backend: Any | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """The snapshot rows and population stats of Arrow inputs (as :func:`load_inputs` returns them), computed on
-    ``backend`` (default a fresh in-process DuckDB): :func:`classify_on` for tables at hand."""
-    run = arrow_run(orders, customers, backend)
+def classification_table(orders: pa.Table, customers: pa.Table, *, as_of: date,
+                         settings: Settings) -> tuple[pa.Table, dict[str, Any]]:
+    """The snapshot rows and population stats of Arrow inputs (as :func:`load_inputs` returns them), computed on a
+    fresh in-process DuckDB: :func:`classify_on` for tables at hand."""
+    run = arrow_run(orders, customers)
     try:
         table, stats, _ = classify_on(run, as_of=as_of, settings=settings, summary=False)
     finally:

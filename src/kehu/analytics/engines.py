@@ -24,7 +24,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,9 +52,7 @@ class EngineRun:
     customers: ir.Table
     orders_arrow: pa.Table | None = None
     customers_arrow: pa.Table | None = None
-
-    def __post_init__(self) -> None:
-        self._temps: list[str] = []
+    _temps: list[str] = field(default_factory=list, init=False, repr=False)
 
     def materialize(self, expr: ir.Table) -> ir.Table:
         """Compute ``expr`` once into a temporary table of the engine (a cached temporary view on Spark), so the
@@ -96,13 +94,13 @@ def duckdb_backend() -> Any:
     return ibis.duckdb.connect(autoinstall_known_extensions=False, autoload_known_extensions=False)
 
 
-def arrow_run(orders: pa.Table, customers: pa.Table, backend: Any | None = None, name: str = "duckdb") -> EngineRun:
-    """An :class:`EngineRun` over Arrow inputs (as :func:`kehu.analytics.classify.load_inputs` returns them),
-    on ``backend`` (default a fresh DuckDB)."""
+def arrow_run(orders: pa.Table, customers: pa.Table, backend: Any | None = None) -> EngineRun:
+    """A DuckDB :class:`EngineRun` over Arrow inputs (as :func:`kehu.analytics.classify.load_inputs` returns
+    them), on ``backend`` (default a fresh in-memory DuckDB)."""
     con = backend or duckdb_backend()
     o = typed_orders(ibis.memtable(orders))
     c = ibis.memtable(customers).select(id=ibis._.id.cast("int64"))
-    return EngineRun(name, con, o, c, orders, customers)
+    return EngineRun("duckdb", con, o, c, orders, customers)
 
 
 @contextmanager
