@@ -327,7 +327,6 @@ def _quote(obj: Any) -> str:
 def _new_snapshot(cur: Any, as_of: date, n: int, meta: dict[str, Any]) -> int:
     """Insert the snapshot row (status ``building``, owned by this process: ``message`` names it); ``meta``:
     settings, cut_points, summary, models (JSON)."""
-
     names = ", ".join(meta)
     values = ", ".join("NULL" if value is None else _quote(value) for value in meta.values())
     owner = owner_tag().replace("'", "''")
@@ -340,7 +339,6 @@ def _publish(cur: Any, as_of: date, snapshot_id: int) -> None:
     """Inside the transaction that wrote the rows: take the store's snapshot lock, delete the other finished
     (ready or failed) snapshots of the same date and mark this one ready. Snapshots still being built by another
     process are left alone: that process publishes (and removes this one) when it is done."""
-
     store_lock(cur, "snapshot")
     others = (f"SELECT id FROM classification_snapshots WHERE as_of = '{as_of.isoformat()}' AND id <> {snapshot_id} "
               "AND status <> 'building'")
@@ -409,7 +407,6 @@ def mark_interrupted_snapshots(url: str) -> int:
     one and removes the failed one. Runs of another host are left alone (their process cannot be checked from
     here); so is a snapshot whose process is alive. Call it before classifying and when the web app starts.
     """
-
     marked = 0
     conn = store_connect(url)
     try:
