@@ -122,7 +122,7 @@ def import_customers(file: Annotated[Path, typer.Argument(help="The customers fi
 def _print_classification(report: Any, lang: str = "zh") -> None:
     from kehu.analytics.labels import label
 
-    if getattr(report, "interrupted", 0):
+    if report.interrupted:
         err.print(f"marked {report.interrupted} classification(s) failed whose process had ended before its "
                   "snapshot was written", highlight=False)
     out.print(f"snapshot {report.snapshot_id} as of {report.as_of}: {report.customers} customers, "

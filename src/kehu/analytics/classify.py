@@ -93,9 +93,7 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
                                  f"WHERE is_paid AND ordered_at <= '{end}'")
         return orders, read_arrow(url, "SELECT id FROM customers")
     tmp = Path(settings.data_dir) / "tmp"
-    customers = sqlite_bulk_read(url, "SELECT id, source, external_id FROM customers", tmp)
-    if customers.num_rows == 0:
-        customers = CUSTOMER_KEYS_SCHEMA.empty_table()
+    customers = customer_keys(settings)
     conn = store_connect(url)
     try:
         revision = facts.orders_revision(conn.cursor())
@@ -119,6 +117,18 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
     finally:
         con.close()
     return orders, customers.select(["id"])
+
+
+def customer_keys(settings: Settings) -> pa.Table:
+    """The store's customer keys (:data:`CUSTOMER_KEYS_SCHEMA`): store id and the source system's (source, id),
+    which orders named by the source's ids are matched with."""
+    url = settings.store_url
+    sql = "SELECT id, source, external_id FROM customers"
+    if is_sqlite_url(url):
+        table = sqlite_bulk_read(url, sql, Path(settings.data_dir) / "tmp")
+    else:
+        table = read_arrow(url, sql)
+    return table.cast(CUSTOMER_KEYS_SCHEMA) if table.num_rows else CUSTOMER_KEYS_SCHEMA.empty_table()
 
 
 LINES_SCHEMA = pa.schema([("customer_id", pa.int64()), ("product_id", pa.int64()), ("ordered_at", pa.timestamp("us"))])

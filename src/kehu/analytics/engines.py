@@ -252,7 +252,9 @@ def _spark_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
 
     try:
         if settings.spark_orders:
-            keys = _customer_keys(settings)
+            from kehu.analytics.classify import customer_keys
+
+            keys = customer_keys(settings)
             facts = _external_orders(session, con, settings.spark_orders, FACTS_SCHEMA.names, views)
             k = register(keys)
             joined = facts.join(k, [facts.source == k.source, facts.customer_external_id == k.external_id])
@@ -282,19 +284,6 @@ def _naive_timestamps(table: pa.Table) -> pa.Table:
     if pa.types.is_timestamp(column.type) and column.type.tz is not None:
         column = column.cast(pa.timestamp(column.type.unit))
     return table.set_column(i, "ordered_at", column.cast(pa.timestamp("us")))
-
-
-def _customer_keys(settings: Settings) -> pa.Table:
-    """The store's customer keys (``id``, ``source``, ``external_id``), which external orders are joined with."""
-    from kehu.store.arrow import is_sqlite_url, read_arrow, sqlite_bulk_read
-
-    sql = "SELECT id, source, external_id FROM customers"
-    if is_sqlite_url(settings.store_url):
-        table = sqlite_bulk_read(settings.store_url, sql, Path(settings.data_dir) / "tmp")
-    else:
-        table = read_arrow(settings.store_url, sql)
-    schema = pa.schema([("id", pa.int64()), ("source", pa.string()), ("external_id", pa.string())])
-    return table.cast(schema) if table.num_rows else schema.empty_table()
 
 
 def _external_orders(session: Any, con: Any, location: str, needed: list[str], views: list[str]) -> ir.Table:

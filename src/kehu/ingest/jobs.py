@@ -37,10 +37,11 @@ from sqlalchemy import func, update
 from kehu.config import Settings
 from kehu.errors import KehuError, NotFound
 from kehu.ingest.formats import get_format
-from kehu.ingest.pipeline import _owner, import_file, mark_interrupted_runs
+from kehu.ingest.pipeline import import_file, mark_interrupted_runs
 from kehu.privacy import audit
 from kehu.store import ImportRun, open_store, session_scope
 from kehu.store.db import schema_is_current
+from kehu.store.locks import owner_tag
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def start_import(*, settings: Settings, path: Path, kind: str, format_name: str,
     path = Path(path)
     mapping = dict(mapping or {})
     with session_scope(url) as session:
-        run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running", message=_owner())
+        run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running", message=owner_tag())
         session.add(run)
         session.flush()
         run_id = run.id

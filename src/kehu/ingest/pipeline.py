@@ -240,10 +240,6 @@ def _customer_table(rows: pa.Table, *, source: str, run_id: int, cipher: FieldCi
     return table
 
 
-def _owner() -> str:
-    return owner_tag()
-
-
 def mark_interrupted_runs(url: str) -> int:
     """Mark as failed the runs still 'running' whose process on this host is gone (killed, machine restarted).
 
@@ -280,13 +276,13 @@ def import_file(*, settings: Settings, path: Path, kind: str, format_name: str, 
     mark_interrupted_runs(url)
     with session_scope(url) as session:
         if run_id is None:
-            run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running", message=_owner())
+            run = ImportRun(kind=kind, file=str(path), format=fmt.name, status="running", message=owner_tag())
             session.add(run)
             session.flush()
             run_id = run.id
         else:
             session.execute(update(ImportRun).where(ImportRun.id == run_id).values(
-                status="running", message=_owner()))
+                status="running", message=owner_tag()))
     report = ImportReport(run_id=run_id, file=str(path), format=fmt.name, kind=kind)
     try:
         _run(settings, fmt, path, maps or {}, rejects, progress, report)
