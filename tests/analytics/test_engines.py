@@ -22,7 +22,7 @@ from conftest import PG_ADMIN, PG_AVAILABLE, SECRET
 from factories import write_generic_orders
 from kehu.analytics.classify import classify_on
 from kehu.analytics.engines import open_engine
-from kehu.analytics.facts import FACTS_SCHEMA
+from kehu.analytics.facts import LAKE_SCHEMA
 from kehu.analytics.labels import RFM_CLASSES
 from kehu.cli import app
 from kehu.config import Settings
@@ -125,13 +125,13 @@ def test_reference_covers_the_edge_cases(reference: dict) -> None:
 
 
 def test_spark_reads_orders_from_parquet_like_the_store(store: Settings, reference: dict, tmp_path: Path) -> None:
-    """KEHU_SPARK_ORDERS: the orders come from a Parquet folder with the mirror's columns; customers are matched
+    """KEHU_SPARK_ORDERS: the orders come from a Parquet folder with the lake columns; customers are matched
     to the store by (source, customer external id)."""
     _need_spark()
     facts = read_arrow(store.store_url, """
         SELECT o.source, o.external_id, c.external_id AS customer_external_id, o.ordered_at, o.amount_cents,
                coalesce(o.refunded_cents, 0) AS refunded_cents, o.is_paid
-        FROM orders o JOIN customers c ON c.id = o.customer_id""").cast(FACTS_SCHEMA)
+        FROM orders o JOIN customers c ON c.id = o.customer_id""").cast(LAKE_SCHEMA)
     folder = tmp_path / "orders_parquet"
     folder.mkdir()
     half = facts.num_rows // 2

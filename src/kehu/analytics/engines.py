@@ -4,13 +4,14 @@
 tables of that backend — the orders (``customer_id`` = the store's customer id, ``ordered_at``, ``amount_cents``,
 ``refunded_cents``, ``is_paid``; paid orders up to the as-of date) and the customers (``id``).
 
-* ``duckdb`` (default): the orders are read out of the store as Arrow (:func:`kehu.analytics.classify.load_inputs`)
-  into an in-process DuckDB that loads no extensions.
+* ``duckdb`` (default): an in-process DuckDB that loads no extensions scans the SQLite store's orders mirror
+  (:func:`kehu.analytics.classify.mirror_orders_sql`), or gets a PostgreSQL store's orders as Arrow
+  (:func:`kehu.analytics.classify.load_inputs`).
 * ``postgres``: the store's own PostgreSQL computes everything in the database; only the result (one row per
   customer) leaves it. The orders are read into this process only when the models need them (``KEHU_PREDICT``).
 * ``spark``: a Spark session (``KEHU_SPARK_MASTER``, or the master spark-submit set) gets the orders either from the
-  store or, with ``KEHU_SPARK_ORDERS``, from a Parquet path or a Spark/Hive table with the columns of the orders
-  mirror (:data:`kehu.analytics.facts.FACTS_SCHEMA`). Such orders never come to this machine: the store's customer
+  store or, with ``KEHU_SPARK_ORDERS``, from a Parquet path or a Spark/Hive table with the columns
+  :data:`kehu.analytics.facts.LAKE_SCHEMA`. Such orders never come to this machine: the store's customer
   keys go to Spark instead, and the models fit on the per-customer triples Spark aggregates.
 
 Spark runs with the session time zone UTC, so a timestamp's calendar day is the one written in the store, as on the
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.backends.duckdb  # noqa: F401 - the default engine loads with kehu, not inside a classification
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -122,10 +124,22 @@ def open_engine(settings: Settings, as_of: date, name: str | None = None) -> Ite
 
 @contextmanager
 def _duckdb_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
-    from kehu.analytics.classify import load_inputs
+    from kehu.analytics.classify import customer_ids, load_inputs, mirror_orders_sql
+    from kehu.store.arrow import is_sqlite_url
 
-    orders, customers = load_inputs(settings, as_of)
-    yield arrow_run(orders, customers)
+    if not is_sqlite_url(settings.store_url):
+        orders_arrow, customers_arrow = load_inputs(settings, as_of)
+        yield arrow_run(orders_arrow, customers_arrow)
+        return
+    # SQLite: DuckDB scans the orders mirror's Parquet files itself; the orders come into Python only if asked for.
+    con = duckdb_backend()
+    customers_arrow = customer_ids(settings)
+    con.raw_sql(f"CREATE TEMP VIEW kehu_orders AS {mirror_orders_sql(settings, as_of)}")
+    orders = typed_orders(con.table("kehu_orders"))
+    try:
+        yield EngineRun("duckdb", con, orders, ibis.memtable(customers_arrow), None, customers_arrow)
+    finally:
+        con.disconnect()
 
 
 def _end_of(as_of: date) -> Any:
@@ -237,7 +251,7 @@ def _spark_schema(schema: pa.Schema) -> Any:
 
 @contextmanager
 def _spark_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
-    from kehu.analytics.facts import FACTS_SCHEMA
+    from kehu.analytics.facts import LAKE_SCHEMA
 
     session = spark_session(settings)
     con = ibis.pyspark.connect(session)
@@ -255,7 +269,7 @@ def _spark_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
             from kehu.analytics.classify import customer_keys
 
             keys = customer_keys(settings)
-            facts = _external_orders(session, con, settings.spark_orders, FACTS_SCHEMA.names, views)
+            facts = _external_orders(session, con, settings.spark_orders, LAKE_SCHEMA.names, views)
             k = register(keys)
             joined = facts.join(k, [facts.source == k.source, facts.customer_external_id == k.external_id])
             paid = joined.filter(joined.is_paid, joined.ordered_at.cast("timestamp") < _end_of(as_of))

@@ -3,10 +3,12 @@
 Reading ten million orders out of SQLite takes seconds however it is done (SQLite decodes every row); reading them
 from Parquet takes a fraction of one. So the import, which has each batch of orders in Arrow anyway, also writes
 the batch's purchase facts as a Parquet *part* named after the store's ``orders_revision`` that its transaction
-set. The mirror is current when its parts cover every revision up to the store's; then classification reads the
-parts (the newest version of an order wins). Otherwise — a process killed between its commit and its part, another
-writer, a mirror deleted by hand — classification reads the orders from the store as before and writes that as the
-new *base* of the mirror. The mirror is therefore a cache: it can be deleted at any time and is never the truth.
+set, each order's customer named by the store's id (ids never change; an order moved to another customer is a newer
+version of the order). The mirror is current when its parts cover every revision up to the store's; then
+classification scans the parts (the newest version of an order wins). Otherwise — a process killed between its
+commit and its part, another writer, a mirror deleted by hand — classification reads the orders from the store and
+writes that as the new *base* of the mirror. The mirror is therefore a cache: it can be deleted at any time and is
+never the truth.
 
 PostgreSQL stores are read directly (ADBC is fast there); the mirror is for the embedded SQLite store.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,24 +28,31 @@ import pyarrow.parquet as pq
 
 from kehu.config import Settings
 
-#: The columns of a part. Customers are named by their natural key; classification maps them to store ids.
+#: The columns of a part: the order's key, its customer's store id and its purchase facts.
 FACTS_SCHEMA = pa.schema([
     ("source", pa.string()),
     ("external_id", pa.string()),
-    ("customer_external_id", pa.string()),
+    ("customer_id", pa.int64()),
     ("ordered_at", pa.timestamp("us")),
     ("amount_cents", pa.int64()),
     ("refunded_cents", pa.int64()),
     ("is_paid", pa.bool_()),
 ])
+#: Orders kept outside the store (``KEHU_SPARK_ORDERS``): the same facts, the customer named by the source's own id.
+LAKE_SCHEMA = pa.schema([FACTS_SCHEMA.field(n) if n != "customer_id" else pa.field("customer_external_id", pa.string())
+                         for n in FACTS_SCHEMA.names])
 #: base-R: every order at revision R. part-R: the orders batch R wrote (some may be newer versions of orders in
 #: earlier files). new-R: a batch whose orders were all inserted by it, so no earlier file holds any of them.
 _PART = re.compile(r"^(base|part|new)-(\d{12})\.parquet$")
 
 
 def facts_dir(settings: Settings) -> Path:
-    """Where the mirror's parts live: ``<data_dir>/analytics/order_facts``."""
-    return Path(settings.data_dir) / "analytics" / "order_facts"
+    """Where the mirror's parts live: ``<data_dir>/analytics/orders``."""
+    return Path(settings.data_dir) / "analytics" / "orders"
+
+
+#: The folder of the first mirror format (customers by external id); removed when a new base is written.
+_OLD_DIR = "order_facts"
 
 
 def bump_orders_revision(cur: Any) -> int:
@@ -77,6 +87,7 @@ def write_part(settings: Settings, revision: int, facts: pa.Table, *, base: bool
         for old in _parts(folder):
             if old[1] <= revision and old[2] != path:
                 old[2].unlink(missing_ok=True)
+        shutil.rmtree(folder.parent / _OLD_DIR, ignore_errors=True)
     return path
 
 

@@ -11,6 +11,9 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 
+#: Months after the first purchase that the cohorts follow (the purchase summary's cohort table).
+COHORT_MONTHS = 12
+
 
 def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) -> ir.Table:
     """Paid, not fully refunded orders on or before ``as_of`` (and within ``window_days`` of it, when given).
@@ -25,14 +28,24 @@ def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) 
         (refunded == 0) | (refunded < orders.amount_cents),
         orders.ordered_at < end,
     )
-    if window_days is not None:
-        kept = kept.filter(kept.ordered_at >= ibis.timestamp(as_of - timedelta(days=window_days - 1)))
-    return kept.select(
+    bought = kept.select(
         customer_id=kept.customer_id,
         ordered_at=kept.ordered_at,
         order_date=kept.ordered_at.date(),
         net_cents=(kept.amount_cents - kept.refunded_cents.fill_null(0)).cast("int64"),
     )
+    return bought if window_days is None else within_window(bought, as_of=as_of, window_days=window_days)
+
+
+def within_window(bought: ir.Table, *, as_of: date, window_days: int) -> ir.Table:
+    """The rows of ``bought`` (as :func:`purchases` gives them, up to ``as_of``) in the ``window_days`` days that
+    end with ``as_of``."""
+    return bought.filter(bought.ordered_at >= ibis.timestamp(as_of - timedelta(days=window_days - 1)))
+
+
+def _month_index(day: ir.DateValue) -> ir.IntegerValue:
+    """Calendar month as year · 12 + month − 1."""
+    return (day.year() * 12 + day.month() - 1).cast("int64")
 
 
 def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) -> ir.Table:
@@ -45,15 +58,24 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
     ``last_gap_days`` (the gap before the latest order; NULL with fewer than 2 orders), ``purchase_days`` (distinct
     days with a purchase: same-day orders merged, as the CLV models count them; 0 for prospects) and
     ``first_day_cents`` (net paid on the first purchase day; NULL for prospects), so that the mean spend of the
-    repeat purchase days is ``(monetary_cents - first_day_cents) / (purchase_days - 1)``.
+    repeat purchase days is ``(monetary_cents - first_day_cents) / (purchase_days - 1)``; ``repeat_months`` (a bit
+    set: bit k, 1 ≤ k ≤ :data:`COHORT_MONTHS`, when the customer bought in the k-th calendar month after the month of
+    their first purchase; 0 for prospects), which the purchase summary's cohorts count.
     """
     # One window, ordered by day only: the multiset of gaps, and the gap of the last row, do not depend on how
     # orders of the same day are ordered among themselves, so the result is the same on every engine.
     by_day = ibis.window(group_by=purchased.customer_id, order_by=purchased.order_date)
+    previous = purchased.order_date.lag().over(by_day)
+    first_day = purchased.order_date.min().over(by_day)
+    month = _month_index(purchased.order_date)
+    after_first = month - _month_index(first_day)
     with_gaps = purchased.mutate(
-        gap_days=purchased.order_date.delta(purchased.order_date.lag().over(by_day), unit="day"),
-        position=ibis.row_number().over(by_day),
-        first_day=purchased.order_date.min().over(by_day),
+        gap_days=purchased.order_date.delta(previous, unit="day"),
+        first_day=first_day,
+        # The first purchase of a calendar month k months after the first one: bit k, once per month.
+        month_bit=ibis.ifelse(
+            (previous.isnull() | (_month_index(previous) != month)) & after_first.between(1, COHORT_MONTHS),
+            (ibis.literal(2, "int64") ** after_first).cast("int64"), ibis.literal(0, "int64")),
     )
     per_customer = with_gaps.group_by("customer_id").aggregate(
         frequency=with_gaps.count(),
@@ -61,9 +83,12 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
         first_order_date=with_gaps.order_date.min(),
         last_order_date=with_gaps.order_date.max(),
         median_gap_days=with_gaps.gap_days.median().cast("float64"),
-        last_gap_days=with_gaps.gap_days.argmax(with_gaps.position).cast("int64"),
+        # The last row's gap: among the latest day's rows the smallest gap (0 when that day has several orders).
+        last_gap_days=with_gaps.gap_days.argmax(
+            with_gaps.order_date.epoch_days() * 2**20 - with_gaps.gap_days).cast("int64"),
         purchase_days=(with_gaps.gap_days.fill_null(1) > 0).sum().cast("int64"),
         first_day_cents=with_gaps.net_cents.sum(where=with_gaps.order_date == with_gaps.first_day).cast("int64"),
+        repeat_months=with_gaps.month_bit.sum().cast("int64"),
     )
     as_of_lit = ibis.date(as_of)
     joined = customers.select(customer_id=customers.id).left_join(per_customer, "customer_id")
@@ -77,6 +102,7 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
         last_gap_days=joined.last_gap_days,
         purchase_days=joined.purchase_days.fill_null(0).cast("int64"),
         first_day_cents=joined.first_day_cents,
+        repeat_months=joined.repeat_months.fill_null(0).cast("int64"),
     )
     return joined.mutate(
         recency_days=as_of_lit.delta(joined.last_order_date, unit="day").cast("int64"),

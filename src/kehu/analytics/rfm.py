@@ -59,10 +59,12 @@ def grid_group(r_score: ir.IntegerValue, f_score: ir.IntegerValue) -> ir.StringV
     return ibis.cases(*cases, else_=ibis.null("string"))
 
 
-def rfm_table(features: ir.Table, *, split: str = "mean") -> ir.Table:
+def rfm_table(features: ir.Table, *, split: str = "mean", stats: ir.Table | None = None) -> ir.Table:
     """``features`` plus ``r_score``, ``f_score``, ``m_score`` (NULL for prospects), ``rfm_class`` (8-class code,
-    NULL for prospects) and ``rfm_group`` (grid group; ``prospect`` without orders)."""
-    stats = population_stats(features, split=split)
+    NULL for prospects) and ``rfm_group`` (grid group; ``prospect`` without orders).
+
+    ``stats``: :func:`population_stats` of ``features`` when already computed (then not computed again)."""
+    stats = population_stats(features, split=split) if stats is None else stats
     joined = features.cross_join(stats)
     is_buyer = joined.frequency > 0
     r = _score(joined.recency_days, stats, "r", lower_is_better=True)

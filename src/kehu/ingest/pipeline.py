@@ -45,7 +45,7 @@ from kehu.ingest.transform import (
 )
 from kehu.privacy import FieldCipher, normalise_email, normalise_phone
 from kehu.store import ImportRun, open_store, session_scope
-from kehu.store.arrow import for_store, is_sqlite_url, store_connect, transaction
+from kehu.store.arrow import for_store, is_sqlite_url, sqlite_bulk_lookup, store_connect, transaction
 from kehu.store.locks import owner_gone, owner_tag, store_lock
 
 log = logging.getLogger(__name__)
@@ -410,6 +410,9 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
     """
     # SQLite keeps timestamps as text (SQLAlchemy's format); DuckDB writes it faster than Arrow's strftime.
     as_text = "REPLACE (strftime(ordered_at, '%Y-%m-%d %H:%M:%S.%f') AS ordered_at)" if is_sqlite_url(url) else ""
+    mirror = is_sqlite_url(url)
+    if mirror:  # the store ids of this file's customers, looked up as their batches commit
+        con.execute("CREATE OR REPLACE TEMP TABLE customer_ids (external_id VARCHAR, id BIGINT)")
     for start in range(0, total, step):
         where = f"WHERE __i >= {start} AND __i < {start + step}"
         customers = con.sql(f"SELECT * EXCLUDE (__i) FROM customers_out {where} ORDER BY external_id"
@@ -435,19 +438,41 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         finally:
             if scratch is not None:
                 release_stage(conn, scratch)
-        if is_sqlite_url(url):
-            part = con.sql(f"SELECT {', '.join(facts.FACTS_SCHEMA.names)} FROM orders_out "
-                           f"WHERE rowid >= {start} AND rowid < {start + step}").to_arrow_table()
+        if mirror:
             try:
+                _remember_customer_ids(con, conn, table, Path(settings.data_dir) / "tmp")
+                columns = ", ".join("k.id AS customer_id" if c == "customer_id" else f"o.{c}"
+                                    for c in facts.FACTS_SCHEMA.names)
+                part = con.sql(f"SELECT {columns} FROM orders_out o JOIN customer_ids k "
+                               "ON k.external_id = o.customer_external_id "
+                               f"WHERE o.rowid >= {start} AND o.rowid < {start + step}").to_arrow_table()
                 facts.write_part(settings, revision, part,
                                  all_new=report.counts.inserted - inserted_before == part.num_rows)
             except OSError as exc:
                 # The batch is committed; without its part the mirror is simply not current, and the next
-                # classification reads the store instead (the mirror is a cache, never the truth).
+                # classification reads the store instead (the mirror is a cache, never the truth). Later parts
+                # would lack this batch's customer ids: none are written.
+                mirror = False
                 log.warning("orders mirror part %s not written (%s); classification will read the store",
                             revision, exc)
         if progress:
             progress("load", min(start + step, total), total)
+
+
+def _remember_customer_ids(con: duckdb.DuckDBPyConnection, conn: Any, customers: pa.Table,  # noqa: ANN401
+                           tmp_dir: Path) -> None:
+    """Add the store ids of a committed batch's ``customers`` (those whose first order in the file is in the batch,
+    new or not) to the DuckDB table ``customer_ids``, which names the customers of the mirror's parts."""
+    if not customers.num_rows:
+        return
+    ids = sqlite_bulk_lookup(conn, customers.select(["source", "external_id"]),
+                             "SELECT k.external_id, c.id FROM lookup.keys k "
+                             "JOIN main.customers c ON c.source = k.source AND c.external_id = k.external_id", tmp_dir)
+    con.register("kehu_new_ids", ids)
+    try:
+        con.execute("INSERT INTO customer_ids SELECT external_id, id FROM kehu_new_ids")
+    finally:
+        con.unregister("kehu_new_ids")
 
 
 def default_rejects_dir(settings: Settings) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,6 @@ def sqlite_bulk_read_with_revision(url: str, sql: str, tmp_dir: Path, *,
                                    with_revision: bool = True) -> tuple[pa.Table, int]:
     """:func:`sqlite_bulk_read`, plus ``store_meta.orders_revision`` read in the same read transaction (so the
     rows are exactly those of that revision). Returns (rows, revision); revision is 0 when not asked for."""
-    import adbc_driver_sqlite.dbapi as sqlite_dbapi
-
     scratch = _scratch(tmp_dir)
     revision = 0
     try:
@@ -188,13 +187,36 @@ def sqlite_bulk_read_with_revision(url: str, sql: str, tmp_dir: Path, *,
             conn.execute("DETACH DATABASE bulk")
         finally:
             conn.close()
-        reader = sqlite_dbapi.connect(str(scratch))
+        return _read_result(scratch), revision
+    finally:
+        _remove(scratch)
+
+
+def _read_result(scratch: Path) -> pa.Table:
+    """The table ``result`` of a scratch file that no store connection has attached any more (ADBC)."""
+    import adbc_driver_sqlite.dbapi as sqlite_dbapi
+
+    reader = sqlite_dbapi.connect(str(scratch))
+    try:
+        cur = reader.cursor()
+        cur.execute("SELECT * FROM result")
+        return cur.fetch_arrow_table()
+    finally:
+        reader.close()
+
+
+def sqlite_bulk_lookup(conn: sqlite3.Connection, keys: pa.Table, sql: str, tmp_dir: Path) -> pa.Table:
+    """Run ``sql`` on an open store connection (outside a transaction) where it can join the table ``lookup.keys``
+    (``keys``' rows), and return its result as Arrow. Both directions go through one scratch file (see
+    :func:`sqlite_bulk_read`); ``sql`` must give some rows a non-NULL value in every column."""
+    scratch = sqlite_bulk_file({"keys": keys}, tmp_dir)
+    try:
+        conn.execute(f"ATTACH DATABASE '{scratch}' AS lookup")
         try:
-            cur = reader.cursor()
-            cur.execute("SELECT * FROM result")
-            return cur.fetch_arrow_table(), revision
+            conn.execute(f"CREATE TABLE lookup.result AS {sql}")
         finally:
-            reader.close()
+            conn.execute("DETACH DATABASE lookup")
+        return _read_result(scratch)
     finally:
         _remove(scratch)
 
@@ -218,6 +240,33 @@ def sqlite_bulk_file(tables: dict[str, pa.Table], tmp_dir: Path) -> Path:
         raise
     writer.close()
     return scratch
+
+
+#: Scratch files of :func:`sqlite_bulk_files` (at most; a store connection attaches at most ten databases).
+BULK_FILES = 4
+#: Rows below which :func:`sqlite_bulk_files` writes no further file.
+BULK_FILE_MIN_ROWS = 50_000
+
+
+def sqlite_bulk_files(table: pa.Table, name: str, tmp_dir: Path) -> list[Path]:
+    """:func:`sqlite_bulk_file` for a large table: its rows in order, split over up to :data:`BULK_FILES` scratch
+    files (a table ``name`` in each) that two threads write at once (ADBC binds the values in C, outside Python's
+    lock): about half the time of one file. Remove each with :func:`remove_bulk_file`."""
+    files = max(1, min(BULK_FILES, table.num_rows // BULK_FILE_MIN_ROWS))
+    size = -(-table.num_rows // files) if table.num_rows else 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(sqlite_bulk_file, {name: table.slice(i * size, size)}, tmp_dir) for i in range(files)]
+    paths, errors = [], []
+    for future in futures:
+        try:
+            paths.append(future.result())
+        except BaseException as exc:  # noqa: BLE001 - raised below, once every file is accounted for
+            errors.append(exc)
+    if errors:
+        for path in paths:
+            _remove(path)
+        raise errors[0]
+    return paths
 
 
 def remove_bulk_file(path: Path) -> None:
