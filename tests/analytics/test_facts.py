@@ -11,7 +11,7 @@ import pandas as pd
 from factories import write_generic_orders
 from kehu.analytics import classify
 from kehu.analytics.export import export_classifications
-from kehu.analytics.facts import current_parts, facts_dir
+from kehu.analytics.facts import current_parts, facts_dir, read_parts
 from kehu.config import Settings
 from kehu.ingest import import_file
 from kehu.store.arrow import store_connect
@@ -103,3 +103,28 @@ def test_orders_from_before_the_mirror_are_not_forgotten(settings: Settings, tmp
     assert current_parts(settings, _revision(settings)) is None
     classify(settings=settings, as_of=AS_OF)
     assert {r["customer_id"] for r in _export(settings, tmp_path) if r["frequency"]} == {"c1", "c2", "c3", "c4"}
+
+
+def test_the_mirror_names_each_order_s_customer_by_store_id(settings: Settings, tmp_path: Path) -> None:
+    """Customers known before the file (from a customers file, numbered in another order), new ones, and new ones
+    in a later batch than an earlier known one: every mirrored order names the same customer as the store."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,name\nc9,N9\nc3,N3\n", encoding="utf-8")
+    import_file(settings=settings, path=customers, kind="customers", format_name="generic")
+    # 2,500 orders in three batches; customers first seen in each of them.
+    rows = [(f"O{i:05d}", f"c{i * 7 % (300 + i // 2)}", f"2025-01-{1 + i % 28:02d}", "10") for i in range(2500)]
+    small = settings.model_copy(update={"import_batch_rows": 1000})
+    path = tmp_path / "orders.csv"
+    write_generic_orders(path, rows)
+    import_file(settings=small, path=path, kind="orders", format_name="generic")
+    write_generic_orders(path, rows + [("P1", "c20", "2025-01-30", "5"), ("P2", "c3", "2025-01-30", "5")])
+    import_file(settings=small, path=path, kind="orders", format_name="generic")
+    parts = current_parts(settings, _revision(settings))
+    assert parts is not None
+    mirrored = {r["external_id"]: r["customer_id"] for r in read_parts(parts).to_pylist()}
+    conn = store_connect(settings.store_url)
+    try:
+        stored = dict(conn.execute("SELECT external_id, customer_id FROM orders").fetchall())
+    finally:
+        conn.close()
+    assert mirrored == stored and len(stored) == 2502

@@ -28,7 +28,7 @@ from kehu.ingest.load import (
     Counts,
     deferred_order_indexes,
     insert_new_customers,
-    prestage_orders,
+    prestage_batch,
     release_stage,
     restore_order_indexes,
     save_counts,
@@ -422,25 +422,31 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
         table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
         inserted_before = report.counts.inserted
-        stored = for_store(orders, url)
-        scratch, split = None, None
+        stored, stored_customers = for_store(orders, url), for_store(table, url)
+        staged = None
         if is_sqlite_url(url) and stored.num_rows:
-            scratch, split = prestage_orders(conn, stored, Path(settings.data_dir) / "tmp")
+            staged = prestage_batch(conn, stored, stored_customers, Path(settings.data_dir) / "tmp")
+        first_id = None
         try:
             with transaction(conn) as cur:
                 # Concurrent imports take turns per batch (PostgreSQL; SQLite's writers always do), so overlapping
                 # files neither deadlock on each other's rows nor count each other's rows as their own.
                 store_lock(cur, "import")
-                report.counts.new_customers += insert_new_customers(cur, for_store(table, url))
-                upsert_orders(cur, stored, lines, report.run_id, report.counts, prestaged=split)
+                top = _next_customer_id(cur) if mirror else None
+                new = insert_new_customers(cur, stored_customers, staged.customers if staged else None)
+                if new == table.num_rows:  # all new: SQLite numbered them from the next id, in the table's order
+                    first_id = top
+                report.counts.new_customers += new
+                upsert_orders(cur, stored, lines, report.run_id, report.counts,
+                              prestaged=staged.orders if staged else None)
                 save_counts(cur, report.run_id, report.counts)
                 revision = facts.bump_orders_revision(cur)
         finally:
-            if scratch is not None:
-                release_stage(conn, scratch)
+            if staged is not None:
+                release_stage(conn, staged.scratch)
         if mirror:
             try:
-                _remember_customer_ids(con, conn, table, Path(settings.data_dir) / "tmp")
+                _remember_customer_ids(con, conn, table, Path(settings.data_dir) / "tmp", first_id)
                 columns = ", ".join("k.id AS customer_id" if c == "customer_id" else f"o.{c}"
                                     for c in facts.FACTS_SCHEMA.names)
                 part = con.sql(f"SELECT {columns} FROM orders_out o JOIN customer_ids k "
@@ -459,15 +465,28 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
             progress("load", min(start + step, total), total)
 
 
+def _next_customer_id(cur: Any) -> int:  # noqa: ANN401
+    """SQLite: the id the next new customer gets (one more than the largest; ids are never reused while it stays)."""
+    cur.execute("SELECT coalesce(max(id), 0) + 1 FROM customers")
+    return int(cur.fetchall()[0][0])
+
+
 def _remember_customer_ids(con: duckdb.DuckDBPyConnection, conn: Any, customers: pa.Table,  # noqa: ANN401
-                           tmp_dir: Path) -> None:
+                           tmp_dir: Path, first_id: int | None) -> None:
     """Add the store ids of a committed batch's ``customers`` (those whose first order in the file is in the batch,
-    new or not) to the DuckDB table ``customer_ids``, which names the customers of the mirror's parts."""
+    new or not) to the DuckDB table ``customer_ids``, which names the customers of the mirror's parts.
+
+    ``first_id``: when the batch inserted every one of them, the id of the first (the rest follow in order);
+    else they are looked up in the store."""
     if not customers.num_rows:
         return
-    ids = sqlite_bulk_lookup(conn, customers.select(["source", "external_id"]),
-                             "SELECT k.external_id, c.id FROM lookup.keys k "
-                             "JOIN main.customers c ON c.source = k.source AND c.external_id = k.external_id", tmp_dir)
+    if first_id is not None:
+        ids = pa.table({"external_id": customers.column("external_id"),
+                        "id": pa.array(range(first_id, first_id + customers.num_rows), pa.int64())})
+    else:
+        ids = sqlite_bulk_lookup(conn, customers.select(["source", "external_id"]),
+                                 "SELECT k.external_id, c.id FROM lookup.keys k JOIN main.customers c "
+                                 "ON c.source = k.source AND c.external_id = k.external_id", tmp_dir)
     con.register("kehu_new_ids", ids)
     try:
         con.execute("INSERT INTO customer_ids SELECT external_id, id FROM kehu_new_ids")
