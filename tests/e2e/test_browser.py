@@ -125,9 +125,12 @@ def browser() -> Iterator[object]:
     """Debian's chromium, headless, driven by Playwright."""
     _needs(CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _needs(False, "playwright is not installed: pip install -e '.[dev]'")
+    # Assertions wait up to 15 s (Playwright's default is 5): `make test` runs two workers on two cores, and a
+    # chart drawn after a page's own fetches can take longer than 5 s there.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -71,32 +71,35 @@ def _stage_sqlite(cur: sqlite3.Cursor, name: str, table: pa.Table) -> None:
 
 @dataclass
 class Prestaged:
-    """A batch staged in a scratch file attached as ``bulk`` (:func:`prestage_batch`): its file and the column
-    splits (varying columns staged, constants kept as values) of its orders and of its customers (``None`` when the
-    batch has no customers to stage)."""
+    """A batch staged in a scratch file (:func:`prestage_batch`): the file and the column splits (varying columns
+    staged, constants kept as values) of its orders and of its customers (``None`` when it has none)."""
 
     scratch: Path
     orders: Split
     customers: Split | None
 
 
-def prestage_batch(conn: sqlite3.Connection, orders: pa.Table, customers: pa.Table, tmp_dir: Path) -> Prestaged:
+def prestage_batch(orders: pa.Table, customers: pa.Table, tmp_dir: Path) -> Prestaged:
     """SQLite, before a batch's transaction: write the batch's varying order and customer columns into one scratch
-    file (ADBC, in C) and attach it as ``bulk``, where the merges find ``kehu_stage_orders`` and
-    ``kehu_stage_customers`` by name. About a fifth of the time of ``executemany``. Release it with
-    :func:`release_stage`."""
+    file (ADBC, in C; about a fifth of the time of ``executemany``). Needs no store connection, so it can run
+    while the previous batch is written. :func:`attach_stage` it for the merges (which find
+    ``kehu_stage_orders`` and ``kehu_stage_customers`` by name), then :func:`release_stage`."""
     order_split = _split_constants(orders)
     tables = {"kehu_stage_orders": order_split[0]}
     customer_split = _split_constants(customers) if customers.num_rows else None
     if customer_split is not None:
         tables["kehu_stage_customers"] = customer_split[0]
-    scratch = sqlite_bulk_file(tables, tmp_dir)
+    return Prestaged(sqlite_bulk_file(tables, tmp_dir), order_split, customer_split)
+
+
+def attach_stage(conn: sqlite3.Connection, staged: Prestaged) -> None:
+    """Attach a batch's scratch file to the store's connection as ``bulk`` (outside a transaction); on failure the
+    file is deleted."""
     try:
-        conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
+        conn.execute(f"ATTACH DATABASE '{staged.scratch}' AS bulk")
     except BaseException:
-        remove_bulk_file(scratch)
+        remove_bulk_file(staged.scratch)
         raise
-    return Prestaged(scratch, order_split, customer_split)
 
 
 def release_stage(conn: sqlite3.Connection, scratch: Path) -> None:

@@ -9,6 +9,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,8 @@ from kehu.errors import InvalidInput, KehuError
 from kehu.ingest.formats import Format, get_format
 from kehu.ingest.load import (
     Counts,
+    Prestaged,
+    attach_stage,
     deferred_order_indexes,
     insert_new_customers,
     prestage_batch,
@@ -45,7 +48,14 @@ from kehu.ingest.transform import (
 )
 from kehu.privacy import FieldCipher, normalise_email, normalise_phone
 from kehu.store import ImportRun, open_store, session_scope
-from kehu.store.arrow import for_store, is_sqlite_url, sqlite_bulk_lookup, store_connect, transaction
+from kehu.store.arrow import (
+    for_store,
+    is_sqlite_url,
+    remove_bulk_file,
+    sqlite_bulk_lookup,
+    store_connect,
+    transaction,
+)
 from kehu.store.locks import owner_gone, owner_tag, store_lock
 
 log = logging.getLogger(__name__)
@@ -400,6 +410,18 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
         conn.close()
 
 
+@dataclass
+class _Batch:
+    """One load batch, prepared off the store's connection: its customers (as stored), orders, lines and, on
+    SQLite, the scratch file they are staged in."""
+
+    start: int
+    customers: pa.Table
+    orders: pa.Table
+    lines: pa.Table
+    staged: Prestaged | None
+
+
 def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fmt: Format,  # noqa: ANN401
                          report: ImportReport, cipher: FieldCipher, progress: ProgressFn | None, total: int,
                          step: int, *, settings: Settings) -> None:
@@ -407,62 +429,96 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
 
     Each batch also bumps the store's orders revision and, on SQLite, writes the batch's purchase facts as that
     revision's part of the analytics mirror (:mod:`kehu.analytics.facts`) once the batch is committed.
+
+    Two threads: this one writes to the store; a helper does all the DuckDB work in order — it prepares the next
+    batch (extracts it, encrypts its customers, stages it in a scratch file) and writes each committed batch's
+    mirror part — while SQLite merges the current one (both release Python's lock while they work).
     """
+    sqlite = is_sqlite_url(url)
+    tmp = Path(settings.data_dir) / "tmp"
     # SQLite keeps timestamps as text (SQLAlchemy's format); DuckDB writes it faster than Arrow's strftime.
-    as_text = "REPLACE (strftime(ordered_at, '%Y-%m-%d %H:%M:%S.%f') AS ordered_at)" if is_sqlite_url(url) else ""
-    mirror = is_sqlite_url(url)
-    if mirror:  # the store ids of this file's customers, looked up as their batches commit
+    as_text = "REPLACE (strftime(ordered_at, '%Y-%m-%d %H:%M:%S.%f') AS ordered_at)" if sqlite else ""
+    mirror = {"on": sqlite}  # switched off (by the helper) when a part could not be written
+    if sqlite:  # the store ids of this file's customers, added as their batches commit
         con.execute("CREATE OR REPLACE TEMP TABLE customer_ids (external_id VARCHAR, id BIGINT)")
-    for start in range(0, total, step):
+
+    def prepare(start: int) -> _Batch:
         where = f"WHERE __i >= {start} AND __i < {start + step}"
         customers = con.sql(f"SELECT * EXCLUDE (__i) FROM customers_out {where} ORDER BY external_id"
                             ).to_arrow_table()
         orders = con.sql(f"SELECT * {as_text} FROM orders_out WHERE rowid >= {start} AND rowid < {start + step} "
                          "ORDER BY rowid").to_arrow_table()
         lines = con.sql(f"SELECT * EXCLUDE (__i) FROM lines_out {where}").to_arrow_table()
-        table = _customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher, full=False)
-        inserted_before = report.counts.inserted
-        stored, stored_customers = for_store(orders, url), for_store(table, url)
-        staged = None
-        if is_sqlite_url(url) and stored.num_rows:
-            staged = prestage_batch(conn, stored, stored_customers, Path(settings.data_dir) / "tmp")
-        first_id = None
+        table = for_store(_customer_table(customers, source=fmt.name, run_id=report.run_id, cipher=cipher,
+                                          full=False), url)
+        stored = for_store(orders, url)
+        staged = prestage_batch(stored, table, tmp) if sqlite and stored.num_rows else None
+        return _Batch(start, table, stored, lines, staged)
+
+    def write_part(batch: _Batch, revision: int, ids: pa.Table, all_new: bool) -> None:
+        if not mirror["on"]:
+            return
         try:
-            with transaction(conn) as cur:
-                # Concurrent imports take turns per batch (PostgreSQL; SQLite's writers always do), so overlapping
-                # files neither deadlock on each other's rows nor count each other's rows as their own.
-                store_lock(cur, "import")
-                top = _next_customer_id(cur) if mirror else None
-                new = insert_new_customers(cur, stored_customers, staged.customers if staged else None)
-                if new == table.num_rows:  # all new: SQLite numbered them from the next id, in the table's order
-                    first_id = top
-                report.counts.new_customers += new
-                upsert_orders(cur, stored, lines, report.run_id, report.counts,
-                              prestaged=staged.orders if staged else None)
-                save_counts(cur, report.run_id, report.counts)
-                revision = facts.bump_orders_revision(cur)
-        finally:
-            if staged is not None:
-                release_stage(conn, staged.scratch)
-        if mirror:
+            _remember_customer_ids(con, ids)
+            columns = ", ".join("k.id AS customer_id" if c == "customer_id" else f"o.{c}"
+                                for c in facts.FACTS_SCHEMA.names)
+            part = con.sql(f"SELECT {columns} FROM orders_out o JOIN customer_ids k "
+                           "ON k.external_id = o.customer_external_id "
+                           f"WHERE o.rowid >= {batch.start} AND o.rowid < {batch.start + step}").to_arrow_table()
+            facts.write_part(settings, revision, part, all_new=all_new and part.num_rows == batch.orders.num_rows)
+        except OSError as exc:
+            # The batch is committed; without its part the mirror is simply not current, and the next
+            # classification reads the store instead (the mirror is a cache, never the truth). Later parts
+            # would lack this batch's customer ids: none are written.
+            mirror["on"] = False
+            log.warning("orders mirror part %s not written (%s); classification will read the store", revision, exc)
+
+    starts = list(range(0, total, step))
+    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kehu-import")
+    pending = helper.submit(prepare, starts[0]) if starts else None
+    parts: list[Future[None]] = []
+    try:
+        for i in range(len(starts)):
+            assert pending is not None
+            batch = pending.result()
+            pending = helper.submit(prepare, starts[i + 1]) if i + 1 < len(starts) else None
+            inserted_before = report.counts.inserted
+            first_id = None
+            if batch.staged is not None:
+                attach_stage(conn, batch.staged)
             try:
-                _remember_customer_ids(con, conn, table, Path(settings.data_dir) / "tmp", first_id)
-                columns = ", ".join("k.id AS customer_id" if c == "customer_id" else f"o.{c}"
-                                    for c in facts.FACTS_SCHEMA.names)
-                part = con.sql(f"SELECT {columns} FROM orders_out o JOIN customer_ids k "
-                               "ON k.external_id = o.customer_external_id "
-                               f"WHERE o.rowid >= {start} AND o.rowid < {start + step}").to_arrow_table()
-                facts.write_part(settings, revision, part,
-                                 all_new=report.counts.inserted - inserted_before == part.num_rows)
-            except OSError as exc:
-                # The batch is committed; without its part the mirror is simply not current, and the next
-                # classification reads the store instead (the mirror is a cache, never the truth). Later parts
-                # would lack this batch's customer ids: none are written.
-                mirror = False
-                log.warning("orders mirror part %s not written (%s); classification will read the store",
-                            revision, exc)
-        if progress:
-            progress("load", min(start + step, total), total)
+                with transaction(conn) as cur:
+                    # Concurrent imports take turns per batch (PostgreSQL; SQLite's writers always do), so
+                    # overlapping files neither deadlock on each other's rows nor count each other's rows as theirs.
+                    store_lock(cur, "import")
+                    top = _next_customer_id(cur) if sqlite else None
+                    new = insert_new_customers(cur, batch.customers,
+                                               batch.staged.customers if batch.staged else None)
+                    if new == batch.customers.num_rows:  # all new: SQLite numbered them from the next id, in order
+                        first_id = top
+                    report.counts.new_customers += new
+                    upsert_orders(cur, batch.orders, batch.lines, report.run_id, report.counts,
+                                  prestaged=batch.staged.orders if batch.staged else None)
+                    save_counts(cur, report.run_id, report.counts)
+                    revision = facts.bump_orders_revision(cur)
+            finally:
+                if batch.staged is not None:
+                    release_stage(conn, batch.staged.scratch)
+            if mirror["on"]:
+                ids = _customer_ids(conn, batch.customers, tmp, first_id)
+                all_new = report.counts.inserted - inserted_before == batch.orders.num_rows
+                parts.append(helper.submit(write_part, batch, revision, ids, all_new))
+            if progress:
+                progress("load", min(batch.start + step, total), total)
+        for part in parts:
+            part.result()
+    finally:
+        helper.shutdown(wait=True, cancel_futures=True)
+        # A batch prepared but never written (an error stopped the loop) leaves its scratch file behind.
+        if pending is not None and not pending.cancelled() and pending.exception() is None:
+            staged = pending.result().staged
+            if staged is not None:
+                remove_bulk_file(staged.scratch)
 
 
 def _next_customer_id(cur: Any) -> int:  # noqa: ANN401
@@ -471,22 +527,24 @@ def _next_customer_id(cur: Any) -> int:  # noqa: ANN401
     return int(cur.fetchall()[0][0])
 
 
-def _remember_customer_ids(con: duckdb.DuckDBPyConnection, conn: Any, customers: pa.Table,  # noqa: ANN401
-                           tmp_dir: Path, first_id: int | None) -> None:
-    """Add the store ids of a committed batch's ``customers`` (those whose first order in the file is in the batch,
-    new or not) to the DuckDB table ``customer_ids``, which names the customers of the mirror's parts.
+def _customer_ids(conn: Any, customers: pa.Table, tmp_dir: Path, first_id: int | None) -> pa.Table:  # noqa: ANN401
+    """The store ids of a committed batch's ``customers`` (those whose first order in the file is in the batch, new
+    or not): ``external_id``, ``id``. ``first_id``: when the batch inserted every one of them, the id of the first
+    (the rest follow in order); else they are looked up in the store."""
+    if first_id is not None or not customers.num_rows:
+        start = first_id or 0
+        return pa.table({"external_id": customers.column("external_id"),
+                         "id": pa.array(range(start, start + customers.num_rows), pa.int64())})
+    return sqlite_bulk_lookup(conn, customers.select(["source", "external_id"]),
+                              "SELECT k.external_id, c.id FROM lookup.keys k JOIN main.customers c "
+                              "ON c.source = k.source AND c.external_id = k.external_id", tmp_dir)
 
-    ``first_id``: when the batch inserted every one of them, the id of the first (the rest follow in order);
-    else they are looked up in the store."""
-    if not customers.num_rows:
+
+def _remember_customer_ids(con: duckdb.DuckDBPyConnection, ids: pa.Table) -> None:
+    """Add ``ids`` (:func:`_customer_ids`) to the DuckDB table ``customer_ids``, which names the customers of the
+    mirror's parts."""
+    if not ids.num_rows:
         return
-    if first_id is not None:
-        ids = pa.table({"external_id": customers.column("external_id"),
-                        "id": pa.array(range(first_id, first_id + customers.num_rows), pa.int64())})
-    else:
-        ids = sqlite_bulk_lookup(conn, customers.select(["source", "external_id"]),
-                                 "SELECT k.external_id, c.id FROM lookup.keys k JOIN main.customers c "
-                                 "ON c.source = k.source AND c.external_id = k.external_id", tmp_dir)
     con.register("kehu_new_ids", ids)
     try:
         con.execute("INSERT INTO customer_ids SELECT external_id, id FROM kehu_new_ids")
