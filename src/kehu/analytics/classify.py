@@ -1,8 +1,9 @@
 """``kehu classify``: features → RFM scores, classes and groups → lifecycle stage → a dated snapshot in the store.
 
-The store's tables are read as Arrow (ADBC), the Ibis expressions of :mod:`kehu.analytics.features`,
-:mod:`kehu.analytics.rfm` and :mod:`kehu.analytics.lifecycle` run on an in-process DuckDB (no extensions loaded),
-and the result is written back in one transaction: readers see the old snapshot or the new one, never half of one.
+The Ibis expressions of :mod:`kehu.analytics.features`, :mod:`kehu.analytics.rfm` and
+:mod:`kehu.analytics.lifecycle` run on an engine (:mod:`kehu.analytics.engines`; by default an in-process DuckDB
+that scans a SQLite store's orders mirror), and the result is written back so that readers see the old snapshot or
+the new one, never half of one.
 """
 
 from __future__ import annotations

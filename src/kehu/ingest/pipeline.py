@@ -455,7 +455,7 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         staged = prestage_batch(stored, table, tmp) if sqlite and stored.num_rows else None
         return _Batch(start, table, stored, lines, staged)
 
-    def write_part(batch: _Batch, revision: int, ids: pa.Table, all_new: bool) -> None:
+    def mirror_part(batch: _Batch, revision: int, ids: pa.Table, all_new: bool) -> None:
         if not mirror["on"]:
             return
         try:
@@ -494,8 +494,8 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
                     top = _next_customer_id(cur) if sqlite else None
                     new = insert_new_customers(cur, batch.customers,
                                                batch.staged.customers if batch.staged else None)
-                    if new == batch.customers.num_rows:  # all new: SQLite numbered them from the next id, in order
-                        first_id = top
+                    if top is not None and new == batch.customers.num_rows and _next_customer_id(cur) == top + new:
+                        first_id = top  # all new, numbered top, top + 1, … in the batch's order
                     report.counts.new_customers += new
                     upsert_orders(cur, batch.orders, batch.lines, report.run_id, report.counts,
                                   prestaged=batch.staged.orders if batch.staged else None)
@@ -507,7 +507,7 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
             if mirror["on"]:
                 ids = _customer_ids(conn, batch.customers, tmp, first_id)
                 all_new = report.counts.inserted - inserted_before == batch.orders.num_rows
-                parts.append(helper.submit(write_part, batch, revision, ids, all_new))
+                parts.append(helper.submit(mirror_part, batch, revision, ids, all_new))
             if progress:
                 progress("load", min(batch.start + step, total), total)
         for part in parts:
@@ -522,7 +522,8 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
 
 
 def _next_customer_id(cur: Any) -> int:  # noqa: ANN401
-    """SQLite: the id the next new customer gets (one more than the largest; ids are never reused while it stays)."""
+    """SQLite: one more than the largest customer id. New rows get increasing ids in the order they are inserted,
+    so when a batch inserts n customers and this goes up by exactly n, their ids are the n values from the old one."""
     cur.execute("SELECT coalesce(max(id), 0) + 1 FROM customers")
     return int(cur.fetchall()[0][0])
 
