@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from kehu.analytics import facts
 from kehu.analytics.engines import EngineRun, arrow_run, open_engine
-from kehu.analytics.features import COHORT_MONTHS, customer_features, purchases, within_window
+from kehu.analytics.features import COHORT_MONTHS, customer_features, month_index, purchases, within_window
 from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
 from kehu.analytics.predict import MODEL_INPUT_COLUMNS, PREDICTION_SCHEMA, predict
 from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
@@ -256,11 +256,9 @@ def summary_on(run: EngineRun, bought: ir.Table, history: ir.Table) -> dict[str,
         buyers=buyers.count(), orders=buyers.frequency.sum().cast("int64"),
         revenue=buyers.monetary_cents.sum().cast("int64"), repeat=(buyers.frequency >= 2).sum().cast("int64"),
     )).to_pylist()[0]
-    month = (bought.order_date.year() * 12 + bought.order_date.month() - 1).cast("int64")
-    monthly = con.to_pyarrow(bought.group_by(month=month).aggregate(cents=bought.net_cents.sum().cast("int64"))
-                             .order_by("month"))
-    first = buyers.first_order_date
-    per_cohort = buyers.group_by(cohort=(first.year() * 12 + first.month() - 1).cast("int64")).aggregate(
+    monthly = con.to_pyarrow(bought.group_by(month=month_index(bought.order_date))
+                             .aggregate(cents=bought.net_cents.sum().cast("int64")).order_by("month"))
+    per_cohort = buyers.group_by(cohort=month_index(buyers.first_order_date)).aggregate(
         n=buyers.count().cast("int64"),
         **{f"k{k}": ((buyers.repeat_months // 2**k) % 2).sum().cast("int64") for k in range(1, COHORT_MONTHS + 1)},
     ).order_by("cohort")

@@ -43,7 +43,7 @@ def within_window(bought: ir.Table, *, as_of: date, window_days: int) -> ir.Tabl
     return bought.filter(bought.ordered_at >= ibis.timestamp(as_of - timedelta(days=window_days - 1)))
 
 
-def _month_index(day: ir.DateValue) -> ir.IntegerValue:
+def month_index(day: ir.DateValue) -> ir.IntegerValue:
     """Calendar month as year · 12 + month − 1."""
     return (day.year() * 12 + day.month() - 1).cast("int64")
 
@@ -67,14 +67,14 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
     by_day = ibis.window(group_by=purchased.customer_id, order_by=purchased.order_date)
     previous = purchased.order_date.lag().over(by_day)
     first_day = purchased.order_date.min().over(by_day)
-    month = _month_index(purchased.order_date)
-    after_first = month - _month_index(first_day)
+    month = month_index(purchased.order_date)
+    after_first = month - month_index(first_day)
     with_gaps = purchased.mutate(
         gap_days=purchased.order_date.delta(previous, unit="day"),
         first_day=first_day,
         # The first purchase of a calendar month k months after the first one: bit k, once per month.
         month_bit=ibis.ifelse(
-            (previous.isnull() | (_month_index(previous) != month)) & after_first.between(1, COHORT_MONTHS),
+            (previous.isnull() | (month_index(previous) != month)) & after_first.between(1, COHORT_MONTHS),
             (ibis.literal(2, "int64") ** after_first).cast("int64"), ibis.literal(0, "int64")),
     )
     per_customer = with_gaps.group_by("customer_id").aggregate(
@@ -83,7 +83,8 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
         first_order_date=with_gaps.order_date.min(),
         last_order_date=with_gaps.order_date.max(),
         median_gap_days=with_gaps.gap_days.median().cast("float64"),
-        # The last row's gap: among the latest day's rows the smallest gap (0 when that day has several orders).
+        # The last row's gap: among the latest day's rows the smallest gap (0 when that day has several orders);
+        # one key of day and gap, as gaps stay below 2^20 days.
         last_gap_days=with_gaps.gap_days.argmax(
             with_gaps.order_date.epoch_days() * 2**20 - with_gaps.gap_days).cast("int64"),
         purchase_days=(with_gaps.gap_days.fill_null(1) > 0).sum().cast("int64"),
