@@ -17,7 +17,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -94,7 +93,7 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
                                  f"WHERE is_paid AND ordered_at <= '{end}'")
         return orders, read_arrow(url, "SELECT id FROM customers")
     sql = mirror_orders_sql(settings, as_of)
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = facts.duckdb_connect()
     try:
         orders = con.sql(sql).to_arrow_table()
     finally:
@@ -127,12 +126,7 @@ def mirror_orders_sql(settings: Settings, as_of: date) -> str:
 
 def customer_ids(settings: Settings) -> pa.Table:
     """The store ids of all customers (column ``id``, int64)."""
-    url = settings.store_url
-    if is_sqlite_url(url):
-        table = sqlite_bulk_read(url, "SELECT id FROM customers", Path(settings.data_dir) / "tmp")
-    else:
-        table = read_arrow(url, "SELECT id FROM customers")
-    return table.cast(_IDS_SCHEMA) if table.num_rows else _IDS_SCHEMA.empty_table()
+    return _customers(settings, _IDS_SCHEMA)
 
 
 _IDS_SCHEMA = pa.schema([("id", pa.int64())])
@@ -141,13 +135,18 @@ _IDS_SCHEMA = pa.schema([("id", pa.int64())])
 def customer_keys(settings: Settings) -> pa.Table:
     """The store's customer keys (:data:`CUSTOMER_KEYS_SCHEMA`): store id and the source system's (source, id),
     which orders named by the source's ids are matched with."""
+    return _customers(settings, CUSTOMER_KEYS_SCHEMA)
+
+
+def _customers(settings: Settings, schema: pa.Schema) -> pa.Table:
+    """``schema``'s columns of every customer in the store, as Arrow of that schema."""
     url = settings.store_url
-    sql = "SELECT id, source, external_id FROM customers"
+    sql = f"SELECT {', '.join(schema.names)} FROM customers"
     if is_sqlite_url(url):
         table = sqlite_bulk_read(url, sql, Path(settings.data_dir) / "tmp")
     else:
         table = read_arrow(url, sql)
-    return table.cast(CUSTOMER_KEYS_SCHEMA) if table.num_rows else CUSTOMER_KEYS_SCHEMA.empty_table()
+    return table.cast(schema) if table.num_rows else schema.empty_table()
 
 
 LINES_SCHEMA = pa.schema([("customer_id", pa.int64()), ("product_id", pa.int64()), ("ordered_at", pa.timestamp("us"))])
@@ -182,7 +181,7 @@ def _rebuild_facts(settings: Settings, tmp: Path) -> Path:
     if table.num_rows == 0:
         rows = facts.FACTS_SCHEMA.empty_table()
     else:
-        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        con = facts.duckdb_connect()
         try:
             con.register("t", table)
             rows = con.sql(
@@ -517,11 +516,12 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         t1 = time.perf_counter()
         table, stats, summary = classify_on(run, as_of=as_of, settings=settings)
         seconds["compute"] = time.perf_counter() - t1
-        orders, customers, engine = run.orders_arrow, run.customers_arrow, run.name
-        if settings.predict and orders is None and engine == "duckdb":
+        engine, inputs = run.name, None
+        if settings.predict:  # the models learn from the orders themselves
             t3 = time.perf_counter()
-            orders = run.backend.to_pyarrow(run.orders)  # the models learn from the orders themselves
+            inputs = run.python_inputs()
             seconds["predict"] = time.perf_counter() - t3
+    orders, customers = inputs if inputs is not None else (None, None)
     assert summary is not None
     summary["customers"] = table.num_rows
     cut_points: dict[str, Any] = {
@@ -539,8 +539,6 @@ def classify(*, settings: Settings, as_of: date | None = None, step: StepFn | No
         t3 = time.perf_counter()
         if step:
             step("predict")
-        if orders is None and engine == "postgres":
-            orders, customers = load_inputs(settings, as_of)  # the churn model learns from the orders themselves
         lines = load_lines(settings, as_of) if orders is not None else None
         predictions, models = predict(table, orders, customers, lines, as_of=as_of, settings=settings, step=step)
         for name in predictions.column_names:

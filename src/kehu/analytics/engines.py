@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -45,16 +45,21 @@ ORDER_COLUMNS = ("customer_id", "ordered_at", "amount_cents", "refunded_cents", 
 
 @dataclass
 class EngineRun:
-    """An engine ready to classify: its Ibis backend, the orders and customers as its tables, and the raw Arrow
-    inputs when they were read into this process (``None`` when they stay in the engine)."""
+    """An engine ready to classify: its Ibis backend, the orders and customers as its tables, and how to get them
+    as Arrow in this process (``fetch``; ``None`` when the orders are not this machine's to read)."""
 
     name: str
     backend: Any
     orders: ir.Table
     customers: ir.Table
-    orders_arrow: pa.Table | None = None
-    customers_arrow: pa.Table | None = None
+    fetch: Callable[[], tuple[pa.Table, pa.Table]] | None = None
     _temps: list[str] = field(default_factory=list, init=False, repr=False)
+
+    def python_inputs(self) -> tuple[pa.Table, pa.Table] | None:
+        """The orders and the customer ids as Arrow tables in this process (as
+        :func:`kehu.analytics.classify.load_inputs` returns them), for the models, which learn from the orders
+        themselves: read only when asked for; ``None`` for orders that stay in a lake (``KEHU_SPARK_ORDERS``)."""
+        return self.fetch() if self.fetch is not None else None
 
     def materialize(self, expr: ir.Table) -> ir.Table:
         """Compute ``expr`` once into a temporary table of the engine (a cached temporary view on Spark), so the
@@ -102,7 +107,7 @@ def arrow_run(orders: pa.Table, customers: pa.Table, backend: Any | None = None)
     con = backend or duckdb_backend()
     o = typed_orders(ibis.memtable(orders))
     c = ibis.memtable(customers).select(id=ibis._.id.cast("int64"))
-    return EngineRun("duckdb", con, o, c, orders, customers)
+    return EngineRun("duckdb", con, o, c, lambda: (orders, customers))
 
 
 @contextmanager
@@ -131,13 +136,14 @@ def _duckdb_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
         orders_arrow, customers_arrow = load_inputs(settings, as_of)
         yield arrow_run(orders_arrow, customers_arrow)
         return
-    # SQLite: DuckDB scans the orders mirror's Parquet files itself; the orders come into Python only if asked for.
+    # SQLite: DuckDB scans the orders mirror's Parquet files itself; the orders come into Python only when asked.
     con = duckdb_backend()
     customers_arrow = customer_ids(settings)
     con.raw_sql(f"CREATE TEMP VIEW kehu_orders AS {mirror_orders_sql(settings, as_of)}")
     orders = typed_orders(con.table("kehu_orders"))
     try:
-        yield EngineRun("duckdb", con, orders, ibis.memtable(customers_arrow), None, customers_arrow)
+        yield EngineRun("duckdb", con, orders, ibis.memtable(customers_arrow),
+                        lambda: (con.to_pyarrow(orders), customers_arrow))
     finally:
         con.disconnect()
 
@@ -150,6 +156,7 @@ def _end_of(as_of: date) -> Any:
 def _postgres_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
     from sqlalchemy.engine import make_url
 
+    from kehu.analytics.classify import load_inputs
     from kehu.store.arrow import is_sqlite_url
 
     url = settings.store_url
@@ -166,7 +173,7 @@ def _postgres_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
         paid = raw.filter(raw.is_paid, raw.ordered_at < _end_of(as_of))
         orders = typed_orders(paid.select(*ORDER_COLUMNS))
         customers = con.table("customers").select(id=ibis._.id.cast("int64"))
-        yield EngineRun("postgres", con, orders, customers)
+        yield EngineRun("postgres", con, orders, customers, lambda: load_inputs(settings, as_of))
     finally:
         con.disconnect()
 
@@ -284,7 +291,7 @@ def _spark_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
             orders_arrow, customers_arrow = load_inputs(settings, as_of)
             orders = typed_orders(register(_naive_timestamps(orders_arrow.select(list(ORDER_COLUMNS)))))
             customers = register(customers_arrow.select(["id"])).select(id=ibis._.id.cast("int64"))
-            yield EngineRun("spark", con, orders, customers, orders_arrow, customers_arrow)
+            yield EngineRun("spark", con, orders, customers, lambda: (orders_arrow, customers_arrow))
     finally:
         for view in views:
             session.catalog.dropTempView(view)

@@ -148,8 +148,13 @@ def read_parts(paths: list[Path]) -> pa.Table:
     """The newest version of every order in ``paths`` as one Arrow table."""
     if not paths:
         return FACTS_SCHEMA.empty_table()
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = duckdb_connect()
     try:
         return con.sql(parts_sql(paths)).to_arrow_table().cast(FACTS_SCHEMA)
     finally:
         con.close()
+
+
+def duckdb_connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that neither installs nor loads extensions (Parquet is built in)."""
+    return duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})

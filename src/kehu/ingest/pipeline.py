@@ -438,7 +438,7 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
     tmp = Path(settings.data_dir) / "tmp"
     # SQLite keeps timestamps as text (SQLAlchemy's format); DuckDB writes it faster than Arrow's strftime.
     as_text = "REPLACE (strftime(ordered_at, '%Y-%m-%d %H:%M:%S.%f') AS ordered_at)" if sqlite else ""
-    mirror = {"on": sqlite}  # switched off (by the helper) when a part could not be written
+    mirror_on = sqlite  # switched off (by the helper) when a part could not be written
     if sqlite:  # the store ids of this file's customers, added as their batches commit
         con.execute("CREATE OR REPLACE TEMP TABLE customer_ids (external_id VARCHAR, id BIGINT)")
 
@@ -456,7 +456,8 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
         return _Batch(start, table, stored, lines, staged)
 
     def mirror_part(batch: _Batch, revision: int, ids: pa.Table, all_new: bool) -> None:
-        if not mirror["on"]:
+        nonlocal mirror_on
+        if not mirror_on:
             return
         try:
             _remember_customer_ids(con, ids)
@@ -470,7 +471,7 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
             # The batch is committed; without its part the mirror is simply not current, and the next
             # classification reads the store instead (the mirror is a cache, never the truth). Later parts
             # would lack this batch's customer ids: none are written.
-            mirror["on"] = False
+            mirror_on = False
             log.warning("orders mirror part %s not written (%s); classification will read the store", revision, exc)
 
     starts = list(range(0, total, step))
@@ -504,7 +505,7 @@ def _write_order_batches(con: duckdb.DuckDBPyConnection, conn: Any, url: str, fm
             finally:
                 if batch.staged is not None:
                     release_stage(conn, batch.staged.scratch)
-            if mirror["on"]:
+            if mirror_on:
                 ids = _customer_ids(conn, batch.customers, tmp, first_id)
                 all_new = report.counts.inserted - inserted_before == batch.orders.num_rows
                 parts.append(helper.submit(mirror_part, batch, revision, ids, all_new))
