@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -35,8 +37,7 @@ from kehu.store.arrow import (
     for_store,
     is_sqlite_url,
     read_arrow,
-    remove_bulk_file,
-    sqlite_bulk_files,
+    sqlite_bulk_chunks,
     sqlite_bulk_read,
     sqlite_bulk_read_with_revision,
     store_connect,
@@ -125,11 +126,23 @@ def mirror_orders_sql(settings: Settings, as_of: date) -> str:
 
 
 def customer_ids(settings: Settings) -> pa.Table:
-    """The store ids of all customers (column ``id``, int64)."""
-    return _customers(settings, _IDS_SCHEMA)
+    """The store ids of all customers (column ``id``, int64, ascending).
+
+    When the ids are exactly the integers from the smallest to the largest (no customer was ever deleted: the
+    usual case, as the store numbers customers in order), they are generated from those two numbers and the count,
+    without reading a million ids."""
+    bounds = read_arrow(settings.store_url, "SELECT count(*) AS n, min(id) AS lo, max(id) AS hi FROM customers",
+                        _BOUNDS_SCHEMA).to_pylist()[0]
+    n, lo, hi = bounds["n"], bounds["lo"], bounds["hi"]
+    if not n:
+        return _IDS_SCHEMA.empty_table()
+    if hi - lo + 1 == n:  # n distinct integers in [lo, hi]: all of them
+        return pa.table({"id": pa.array(np.arange(lo, hi + 1, dtype=np.int64))}, schema=_IDS_SCHEMA)
+    return _customers(settings, _IDS_SCHEMA).sort_by("id")
 
 
 _IDS_SCHEMA = pa.schema([("id", pa.int64())])
+_BOUNDS_SCHEMA = pa.schema([("n", pa.int64()), ("lo", pa.int64()), ("hi", pa.int64())])
 
 
 def customer_keys(settings: Settings) -> pa.Table:
@@ -255,7 +268,7 @@ def summary_on(run: EngineRun, bought: ir.Table, history: ir.Table) -> dict[str,
         buyers=buyers.count(), orders=buyers.frequency.sum().cast("int64"),
         revenue=buyers.monetary_cents.sum().cast("int64"), repeat=(buyers.frequency >= 2).sum().cast("int64"),
     )).to_pylist()[0]
-    monthly = con.to_pyarrow(bought.group_by(month=month_index(bought.order_date))
+    monthly = con.to_pyarrow(bought.group_by(month=bought.order_month)
                              .aggregate(cents=bought.net_cents.sum().cast("int64")).order_by("month"))
     per_cohort = buyers.group_by(cohort=month_index(buyers.first_order_date)).aggregate(
         n=buyers.count().cast("int64"),
@@ -296,18 +309,20 @@ def write_snapshot(settings: Settings, table: pa.Table, *, as_of: date, settings
                    models: dict[str, Any] | None = None) -> int:
     """Write ``table`` as the snapshot for ``as_of``, replacing older snapshots of the same date; returns its id.
 
-    Two transactions. The snapshot row is committed first, as ``building`` with this process as its owner, so a
-    run killed while writing stays visible and :func:`mark_interrupted_snapshots` can report it ``failed``. Then
-    the rows and the switch to ``ready`` (which also deletes the older snapshots of that date) commit together:
-    readers use ready snapshots only, so they see the old snapshot or the new one, never half of one. An error
-    while writing marks the snapshot ``failed`` with the error and is raised again.
+    The snapshot row is committed first, as ``building`` with this process as its owner, so a run killed while
+    writing stays visible and :func:`mark_interrupted_snapshots` can report it ``failed`` and delete its rows.
+    Then the rows are written (PostgreSQL: in the same transaction as the switch; SQLite: in slices of
+    :data:`~kehu.store.arrow.BULK_CHUNK_ROWS`, a transaction each) and the switch to ``ready`` (which also deletes
+    the older snapshots of that date) commits: readers use ready snapshots only, so they see the old snapshot or
+    the new one, never half of one. An error while writing deletes the rows written so far, marks the snapshot
+    ``failed`` with the error and is raised again.
 
     Concurrent writers of the same date take turns to publish (a PostgreSQL advisory lock; SQLite serialises
     writers): each removes the snapshots of that date published before it, so the date keeps exactly one.
 
     Prediction columns missing from ``table`` are written as NULL; ``models`` is the model report
-    (:func:`kehu.analytics.predict.predict`). On SQLite the rows go through a scratch file
-    (:func:`~kehu.store.arrow.sqlite_bulk_files`) and ``INSERT … SELECT``; on PostgreSQL through ADBC's COPY.
+    (:func:`kehu.analytics.predict.predict`). On SQLite the rows go through scratch files
+    (:func:`~kehu.store.arrow.sqlite_bulk_chunks`) and ``INSERT … SELECT``; on PostgreSQL through ADBC's COPY.
     """
     url = settings.store_url
     for fld in PREDICTION_SCHEMA:
@@ -375,28 +390,30 @@ def _write_snapshot_sqlite(settings: Settings, rows: pa.Table, as_of: date, snap
     url = settings.store_url
     # Columns NULL on every row (the predictions when the models did not run) are left to their default.
     columns = [name for name in rows.column_names if rows.column(name).null_count < rows.num_rows or not rows.num_rows]
-    scratches = sqlite_bulk_files(for_store(rows.select(columns), url), "rows", Path(settings.data_dir) / "tmp")
+    names = ", ".join(columns)
     conn = store_connect(url, bulk=True)  # the rows come from this store's customers: no foreign-key re-check
     try:
-        for i, scratch in enumerate(scratches):
-            conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk{i}")
+        # One transaction per scratch file, so SQLite copies one while the next is being written: the rows of a
+        # building snapshot are invisible to readers, and a failed or killed run's rows are deleted.
+        tmp = Path(settings.data_dir) / "tmp"
+        with closing(sqlite_bulk_chunks(for_store(rows.select(columns), url), "rows", tmp)) as scratches:
+            for scratch in scratches:
+                conn.execute(f"ATTACH DATABASE '{scratch}' AS bulk")
+                try:
+                    with transaction(conn) as cur:
+                        cur.execute(f"INSERT INTO classifications ({names}, snapshot_id) "
+                                    f"SELECT {names}, {snapshot_id} FROM bulk.rows")
+                finally:
+                    conn.execute("DETACH DATABASE bulk")
         with transaction(conn) as cur:
-            names = ", ".join(columns)
-            for i in range(len(scratches)):
-                cur.execute(f"INSERT INTO classifications ({names}, snapshot_id) "
-                            f"SELECT {names}, {snapshot_id} FROM bulk{i}.rows")
             _publish(cur, as_of, snapshot_id)
-        for i in range(len(scratches)):
-            conn.execute(f"DETACH DATABASE bulk{i}")
     finally:
         conn.close()
-        for scratch in scratches:
-            remove_bulk_file(scratch)
 
 
 def _fail_snapshot(url: str, snapshot_id: int, message: str) -> None:
-    """Mark a snapshot whose write failed in this process as ``failed`` with ``message`` and delete its rows (a
-    failed write has none; this is belt and braces). Never raises: the write's own error is the one to report."""
+    """Mark a snapshot whose write failed in this process as ``failed`` with ``message`` and delete the rows it
+    committed so far. Never raises: the write's own error is the one to report."""
     try:
         conn = store_connect(url)
         try:

@@ -13,13 +13,16 @@ import ibis.expr.types as ir
 
 #: Months after the first purchase that the cohorts follow (the purchase summary's cohort table).
 COHORT_MONTHS = 12
+#: Days of the day key of the last gap: larger than any gap between two orders (about 2,870 years).
+_DAY_KEY = 2**20
 
 
 def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) -> ir.Table:
     """Paid, not fully refunded orders on or before ``as_of`` (and within ``window_days`` of it, when given).
 
     ``orders`` needs ``customer_id``, ``ordered_at`` (timestamp), ``amount_cents``, ``refunded_cents``,
-    ``is_paid``. Returns ``customer_id``, ``ordered_at``, ``order_date``, ``net_cents``.
+    ``is_paid``. Returns ``customer_id``, ``order_date``, ``order_month`` (:func:`month_index` of
+    the date), ``net_cents``.
     """
     end = ibis.timestamp(as_of + timedelta(days=1))
     refunded = orders.refunded_cents.fill_null(0)
@@ -30,8 +33,8 @@ def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) 
     )
     bought = kept.select(
         customer_id=kept.customer_id,
-        ordered_at=kept.ordered_at,
         order_date=kept.ordered_at.date(),
+        order_month=month_index(kept.ordered_at.date()),
         net_cents=(kept.amount_cents - kept.refunded_cents.fill_null(0)).cast("int64"),
     )
     return bought if window_days is None else within_window(bought, as_of=as_of, window_days=window_days)
@@ -40,7 +43,7 @@ def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) 
 def within_window(bought: ir.Table, *, as_of: date, window_days: int) -> ir.Table:
     """The rows of ``bought`` (as :func:`purchases` gives them, up to ``as_of``) in the ``window_days`` days that
     end with ``as_of``."""
-    return bought.filter(bought.ordered_at >= ibis.timestamp(as_of - timedelta(days=window_days - 1)))
+    return bought.filter(bought.order_date >= ibis.date(as_of - timedelta(days=window_days - 1)))
 
 
 def month_index(day: ir.DateValue) -> ir.IntegerValue:
@@ -49,7 +52,8 @@ def month_index(day: ir.DateValue) -> ir.IntegerValue:
 
 
 def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) -> ir.Table:
-    """One row per customer (all of ``customers``, buyers or not) with the RFM and lifecycle inputs.
+    """One row per customer (all of ``customers``, buyers or not) with the RFM and lifecycle inputs, from
+    ``purchased`` as :func:`purchases` gives it: :func:`features_from_history` of :func:`purchase_history`.
 
     Columns: ``customer_id``, ``frequency`` (orders; 0 for prospects), ``monetary_cents`` (net paid, 0 for
     prospects), ``aov_cents`` (monetary / frequency rounded half up; NULL for prospects), ``recency_days`` (days from
@@ -62,20 +66,33 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
     set: bit k, 1 ≤ k ≤ :data:`COHORT_MONTHS`, when the customer bought in the k-th calendar month after the month of
     their first purchase; 0 for prospects), which the purchase summary's cohorts count.
     """
-    # One window, ordered by day only: the multiset of gaps, and the gap of the last row, do not depend on how
-    # orders of the same day are ordered among themselves, so the result is the same on every engine.
+    return features_from_history(purchase_history(purchased), customers, as_of=as_of)
+
+
+#: The columns of :func:`purchase_history`, in order.
+HISTORY_COLUMNS = ("customer_id", "frequency", "monetary_cents", "first_order_date", "last_order_date",
+                   "median_gap_days", "last_gap_days", "purchase_days", "first_day_cents", "repeat_months")
+
+
+def purchase_history(purchased: ir.Table) -> ir.Table:
+    """One row per customer with a purchase in ``purchased`` (as :func:`purchases` gives it): the columns
+    :data:`HISTORY_COLUMNS`, those of :func:`customer_features` that do not depend on the as-of date (see there).
+    """
+    # One window, ordered by day only: the multiset of gaps, the first day and the smallest gap of the last day do
+    # not depend on how orders of the same day are ordered among themselves, so the result is the same on every
+    # engine. Calendar months are computed once per row and compared as integers.
     by_day = ibis.window(group_by=purchased.customer_id, order_by=purchased.order_date)
-    previous = purchased.order_date.lag().over(by_day)
-    first_day = purchased.order_date.min().over(by_day)
-    month = month_index(purchased.order_date)
-    after_first = month - month_index(first_day)
+    month = purchased.order_month
+    previous_month = month.lag().over(by_day)
+    after_first = month - month.first().over(by_day)
     with_gaps = purchased.mutate(
-        gap_days=purchased.order_date.delta(previous, unit="day"),
-        first_day=first_day,
+        gap_days=purchased.order_date.delta(purchased.order_date.lag().over(by_day), unit="day"),
+        first_day=purchased.order_date.first().over(by_day),
+        day_key=purchased.order_date.epoch_days().cast("int64") * _DAY_KEY,
         # The first purchase of a calendar month k months after the first one: bit k, once per month.
         month_bit=ibis.ifelse(
-            (previous.isnull() | (month_index(previous) != month)) & after_first.between(1, COHORT_MONTHS),
-            (ibis.literal(2, "int64") ** after_first).cast("int64"), ibis.literal(0, "int64")),
+            (previous_month.isnull() | (previous_month != month)) & after_first.between(1, COHORT_MONTHS),
+            (ibis.literal(1, "int32") << after_first.cast("int32")).cast("int64"), ibis.literal(0, "int64")),
     )
     per_customer = with_gaps.group_by("customer_id").aggregate(
         frequency=with_gaps.count(),
@@ -83,16 +100,27 @@ def customer_features(purchased: ir.Table, customers: ir.Table, *, as_of: date) 
         first_order_date=with_gaps.order_date.min(),
         last_order_date=with_gaps.order_date.max(),
         median_gap_days=with_gaps.gap_days.median().cast("float64"),
-        # The last row's gap: among the latest day's rows the smallest gap (0 when that day has several orders);
-        # one key of day and gap, as gaps stay below 2^20 days.
-        last_gap_days=with_gaps.gap_days.argmax(
-            with_gaps.order_date.epoch_days() * 2**20 - with_gaps.gap_days).cast("int64"),
+        # The gap before the latest order: among the latest day's rows the smallest gap (0 when that day has
+        # several orders). Gaps stay below _DAY_KEY days, so the largest day · _DAY_KEY − gap is on the latest
+        # day, with its smallest gap; NULL when no row has a gap (one order).
+        last_gap_key=(with_gaps.day_key - with_gaps.gap_days).max(),
+        last_day_key=with_gaps.day_key.max(),
         purchase_days=(with_gaps.gap_days.fill_null(1) > 0).sum().cast("int64"),
         first_day_cents=with_gaps.net_cents.sum(where=with_gaps.order_date == with_gaps.first_day).cast("int64"),
         repeat_months=with_gaps.month_bit.sum().cast("int64"),
     )
+    per_customer = per_customer.mutate(
+        frequency=per_customer.frequency.cast("int64"),
+        last_gap_days=(per_customer.last_day_key - per_customer.last_gap_key).cast("int64"),
+    )
+    return per_customer.select(*HISTORY_COLUMNS)
+
+
+def features_from_history(history: ir.Table, customers: ir.Table, *, as_of: date) -> ir.Table:
+    """:func:`customer_features` at ``as_of`` from the buyers' :func:`purchase_history` (of the purchases up to
+    ``as_of``) and all customers (``id``): prospects get their zeros and NULLs, everyone recency and AOV."""
     as_of_lit = ibis.date(as_of)
-    joined = customers.select(customer_id=customers.id).left_join(per_customer, "customer_id")
+    joined = customers.select(customer_id=customers.id).left_join(history, "customer_id")
     joined = joined.select(
         customer_id=joined.customer_id,
         frequency=joined.frequency.fill_null(0).cast("int64"),

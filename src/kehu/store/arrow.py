@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,31 +242,36 @@ def sqlite_bulk_file(tables: dict[str, pa.Table], tmp_dir: Path) -> Path:
     return scratch
 
 
-#: Scratch files of :func:`sqlite_bulk_files` (at most; a store connection attaches at most ten databases).
-BULK_FILES = 4
-#: Rows below which :func:`sqlite_bulk_files` writes no further file.
-BULK_FILE_MIN_ROWS = 50_000
+#: Rows per scratch file of :func:`sqlite_bulk_chunks`.
+BULK_CHUNK_ROWS = 125_000
 
 
-def sqlite_bulk_files(table: pa.Table, name: str, tmp_dir: Path) -> list[Path]:
-    """:func:`sqlite_bulk_file` for a large table: its rows in order, split over up to :data:`BULK_FILES` scratch
-    files (a table ``name`` in each) that two threads write at once (ADBC binds the values in C, outside Python's
-    lock): 0.9 s instead of 1.5 s for a million snapshot rows. Remove each with :func:`remove_bulk_file`."""
-    files = max(1, min(BULK_FILES, table.num_rows // BULK_FILE_MIN_ROWS))
-    size = -(-table.num_rows // files) if table.num_rows else 0
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(sqlite_bulk_file, {name: table.slice(i * size, size)}, tmp_dir) for i in range(files)]
-    paths, errors = [], []
-    for future in futures:
+def sqlite_bulk_chunks(table: pa.Table, name: str, tmp_dir: Path) -> Generator[Path, None, None]:
+    """:func:`sqlite_bulk_file` for a large table, as a pipeline: scratch files of consecutive slices of its rows
+    (:data:`BULK_CHUNK_ROWS` each, a table ``name`` in each), in order. A helper thread writes the next files (ADBC
+    binds the values in C, outside Python's lock) while the caller copies the current one into the store, so on
+    two cores the copying hides most of the writing: 0.9 s instead of 1.2 s for a million snapshot rows.
+
+    The caller must detach each file before asking for the next. Each file is removed once the caller is done
+    with it; when the caller stops early (an error), the files not yet used are removed as well.
+    """
+    count = max(1, -(-table.num_rows // BULK_CHUNK_ROWS))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = [pool.submit(sqlite_bulk_file, {name: table.slice(i * BULK_CHUNK_ROWS, BULK_CHUNK_ROWS)}, tmp_dir)
+                   for i in range(count)]
         try:
-            paths.append(future.result())
-        except BaseException as exc:  # noqa: BLE001 - raised below, once every file is accounted for
-            errors.append(exc)
-    if errors:
-        for path in paths:
-            _remove(path)
-        raise errors[0]
-    return paths
+            for future in futures:
+                path = future.result()
+                try:
+                    yield path
+                finally:
+                    _remove(path)
+        finally:
+            for future in futures:
+                future.cancel()
+            for future in futures:
+                if not future.cancelled() and future.exception() is None:
+                    _remove(future.result())
 
 
 def remove_bulk_file(path: Path) -> None:
