@@ -10,18 +10,22 @@ Steps, each in its own child process so that its wall time and peak memory (the 
 
 a. ``generate``    a seeded CSV of N orders in kehu's ``generic`` orders format (numpy + pyarrow; reported);
 b. ``floor``       plain DuckDB ``SELECT count(*) FROM read_csv(file)``: the floor for reading that file;
-c. ``import``      ``kehu.ingest.import_file`` into a fresh default SQLite store (target ≥ 100,000 rows/s);
+c. ``import``      ``kehu.ingest.import_file`` into a fresh default SQLite store (target ≥ 100,000 rows/s),
+                   including the buyers' purchase history it stores for classification (reported apart);
 d. ``rfm_sql``     the RFM aggregation (recency, frequency, monetary, 20/40/60/80 percentiles, 1–5 scores)
                    as one plain DuckDB query over the same CSV: the baseline for e;
 e. ``classify``    ``kehu.analytics.classify`` over the store, RFM and lifecycle only (``predict=False``;
-                   target: within 2× of d and < 4 GB peak);
+                   target: within 2× of d and < 4 GB peak), as it runs after an import: from the stored purchase
+                   history (``kehu.analytics.history``);
+e2. ``classify_orders`` e with the history computed from the 10M orders (the stored one removed first, as after
+                   orders changed by something other than an import), the day after e's date; against d;
 f. ``predict``     the same with the predictive models (BG/NBD, Gamma-Gamma, churn model, clusters,
                    recommendations), as ``kehu classify`` runs by default (reported with its phases);
 g. ``pages``       ``kehu serve`` on that store, loaded from a second process (``benchmarks/pages.py``): median
                    and p99 of the customer list and profile against ``/healthz`` (target: medians < 200 ms);
 h. ``spark``       e on Apache Spark ``local[2]`` (``engine="spark"``, the orders read from the same store), against
-                   e: the overhead of a distributed engine on one machine. The JVM's start and a first (cold)
-                   classification are reported apart; the second, warm one counts.
+                   e2 (both compute from the orders): the overhead of a distributed engine on one machine. The
+                   JVM's start and a first (cold) classification are reported apart; the second, warm one counts.
 
 The models alone, beside the ``lifetimes`` package, are measured by ``benchmarks/models.py``.
 
@@ -42,7 +46,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 SEED = 20260101
@@ -133,7 +137,8 @@ def step_import(csv_path: Path, store_dir: Path) -> dict:
     seconds = time.perf_counter() - t0
     c = report.counts
     return {"seconds": seconds, "rows": c.read, "inserted": c.inserted, "rejected": c.rejected,
-            "new_customers": c.new_customers, "store_mb": _size_mb(store_dir)}
+            "new_customers": c.new_customers, "store_mb": _size_mb(store_dir),
+            "history_seconds": report.history_seconds}
 
 
 def _size_mb(folder: Path) -> float:
@@ -180,7 +185,16 @@ def step_rfm_sql(csv_path: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "customers": n}
 
 
-def step_classify(store_dir: Path, *, predict: bool = False, engine: str = "duckdb") -> dict:
+def step_classify_orders(store_dir: Path) -> dict:
+    """e with the purchase history computed from the orders: the stored history removed first, as after a change
+    of orders that no import made. The day after e's date, so that no snapshot is replaced."""
+    from kehu.analytics.history import history_path
+
+    history_path(_settings(store_dir)).unlink(missing_ok=True)
+    return step_classify(store_dir, as_of=END + timedelta(days=1))
+
+
+def step_classify(store_dir: Path, *, predict: bool = False, engine: str = "duckdb", as_of: date = END) -> dict:
     try:
         from kehu.analytics import classify
     except ImportError as exc:
@@ -198,12 +212,12 @@ def step_classify(store_dir: Path, *, predict: bool = False, engine: str = "duck
         out["session_seconds"] = time.perf_counter() - t0
     if engine == "spark":  # the JVM's first queries load and compile classes: reported, then a warm run counts
         t0 = time.perf_counter()
-        classify(settings=settings, as_of=END, refresh=False, engine=engine)
+        classify(settings=settings, as_of=as_of, refresh=False, engine=engine)
         out["first_run_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # e: the classification alone; f: as `kehu classify` runs it (models, then segments and list indexes);
     # h: e on Spark local[2] (orders from the same store, through a Parquet scratch file into Spark).
-    result = classify(settings=settings, as_of=END, refresh=predict, engine=engine)
+    result = classify(settings=settings, as_of=as_of, refresh=predict, engine=engine)
     out["seconds"] = time.perf_counter() - t0
     for attr in ("snapshot_id", "customers", "buyers", "seconds"):
         value = getattr(result, attr, None)
@@ -232,6 +246,7 @@ STEPS = {
     "import": lambda a: step_import(Path(a.csv), Path(a.store)),
     "rfm_sql": lambda a: step_rfm_sql(Path(a.csv)),
     "classify": lambda a: step_classify(Path(a.store)),
+    "classify_orders": lambda a: step_classify_orders(Path(a.store)),
     "predict": lambda a: step_classify(Path(a.store), predict=True),
     "pages": lambda a: step_pages(Path(a.store)),
     "spark": lambda a: step_classify(Path(a.store), engine="spark"),
@@ -288,6 +303,7 @@ LABELS = {
     "import": "c. kehu import → SQLite",
     "rfm_sql": "d. DuckDB RFM SQL (baseline)",
     "classify": "e. kehu classify",
+    "classify_orders": "e2. kehu classify, history from the orders",
     "predict": "f. kehu classify + models",
     "pages": "g. web pages under load (30 s)",
     "spark": "h. kehu classify on Spark local[2]",
@@ -295,7 +311,8 @@ LABELS = {
 
 
 def add_ratios(results: dict[str, dict]) -> None:
-    for step, base in (("import", "floor"), ("classify", "rfm_sql"), ("spark", "classify")):
+    for step, base in (("import", "floor"), ("classify", "rfm_sql"), ("classify_orders", "rfm_sql"),
+                       ("spark", "classify_orders")):
         r, b = results.get(step, {}), results.get(base, {})
         if "seconds" in r and b.get("seconds"):
             r["ratio"] = r["seconds"] / b["seconds"]
@@ -342,6 +359,9 @@ def print_table(results: dict[str, dict], title: str) -> None:
             ratio = f", {r['ratio_to_healthz']:.1f}× /healthz" if "ratio_to_healthz" in r else ""
             console.print(f"pages {kind}: {r['requests']} requests, median {r['median_ms']:.0f} ms, "
                           f"p90 {r['p90_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms{ratio}")
+    if "history_seconds" in results.get("import", {}):
+        console.print(f"import: of which the purchase history for classification "
+                      f"{results['import']['history_seconds']:.1f} s")
     spark = results.get("spark", {})
     if "first_run_seconds" in spark:
         console.print(f"spark: JVM start {spark['session_seconds']:.1f} s, first (cold) classification "

@@ -57,10 +57,10 @@ def test_a_changed_order_wins_over_its_older_version(settings: Settings, tmp_pat
     changed = [("A1", "c1", "2025-01-02", "110"), *ROWS[1:]]
     _import(settings, tmp_path, changed, "orders2.csv")
     assert _revision(settings) == 2
-    assert (facts_dir(settings) / "part-000000000002.parquet").exists()  # holds orders seen before
-    classify(settings=settings, as_of=AS_OF)
-    # The versions were merged into a new base, so the next classification reads one file.
+    # Batch 2 held orders seen before, so its part had two versions of them; the import's purchase history read
+    # the mirror, which merged the versions into a new base: the next classification reads one file.
     assert [p.name for p in current_parts(settings, 2) or []] == ["base-000000000002.parquet"]
+    classify(settings=settings, as_of=AS_OF)
     got = {r["customer_id"]: r for r in _export(settings, tmp_path)}
     assert float(got["c1"]["monetary"]) == 122.5 and got["c1"]["frequency"] == 2
     assert got["c3"]["frequency"] == 1  # the cancelled order is not a purchase
@@ -71,7 +71,7 @@ def test_mirror_and_store_give_the_same_snapshot(settings: Settings, tmp_path: P
     _import(settings, tmp_path, [("B1", "c4", "2025-01-30", "5"), ("A2", "c1", "2025-01-21", "12.5")], "more.csv")
     classify(settings=settings, as_of=AS_OF)
     from_mirror = _export(settings, tmp_path)
-    shutil.rmtree(facts_dir(settings))
+    shutil.rmtree(facts_dir(settings).parent)  # the mirror and the purchase history
     classify(settings=settings, as_of=AS_OF)
     assert _export(settings, tmp_path) == from_mirror
     assert [p.name for p in facts_dir(settings).glob("*.parquet")] == ["base-000000000002.parquet"]
@@ -96,11 +96,11 @@ def test_a_missing_part_makes_classify_read_the_store(settings: Settings, tmp_pa
 
 def test_orders_from_before_the_mirror_are_not_forgotten(settings: Settings, tmp_path: Path) -> None:
     """A store with orders but no mirror base (written before the mirror existed): the first part alone is not a
-    complete mirror, so classification reads the store."""
+    complete mirror, so the store is read (here by the import's purchase history step) into a new base."""
     _import(settings, tmp_path, ROWS)
-    shutil.rmtree(facts_dir(settings))
+    shutil.rmtree(facts_dir(settings).parent)
     _import(settings, tmp_path, [("B1", "c4", "2025-01-30", "5")], "more.csv")
-    assert current_parts(settings, _revision(settings)) is None
+    assert [p.name for p in current_parts(settings, _revision(settings)) or []] == ["base-000000000002.parquet"]
     classify(settings=settings, as_of=AS_OF)
     assert {r["customer_id"] for r in _export(settings, tmp_path) if r["frequency"]} == {"c1", "c2", "c3", "c4"}
 

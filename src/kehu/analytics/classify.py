@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kehu.analytics import facts
-from kehu.analytics.engines import EngineRun, arrow_run, open_engine
-from kehu.analytics.features import COHORT_MONTHS, customer_features, month_index, purchases, within_window
+from kehu.analytics.engines import EngineRun, arrow_run, duckdb_backend, open_engine, typed_orders
+from kehu.analytics.features import (
+    COHORT_MONTHS,
+    customer_features,
+    features_from_history,
+    last_purchase,
+    month_index,
+    monthly_revenue,
+    purchase_history,
+    purchases,
+    within_window,
+)
+from kehu.analytics.history import MONTHLY_SCHEMA, read_history, write_history
 from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
 from kehu.analytics.predict import MODEL_INPUT_COLUMNS, PREDICTION_SCHEMA, predict
 from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
@@ -104,7 +115,18 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
 
 def mirror_orders_sql(settings: Settings, as_of: date) -> str:
     """A DuckDB query over the SQLite store's orders mirror (:mod:`kehu.analytics.facts`) giving the paid orders up
-    to ``as_of`` (``customer_id``, ``ordered_at``, ``amount_cents``, ``refunded_cents``, ``is_paid``).
+    to ``as_of`` (``customer_id``, ``ordered_at``, ``amount_cents``, ``refunded_cents``, ``is_paid``)."""
+    return _paid_up_to(mirror_source(settings)[0], as_of)
+
+
+def _paid_up_to(source: str, as_of: date) -> str:
+    end = f"{as_of.isoformat()} 23:59:59.999999"
+    return f"SELECT * FROM ({source}) WHERE is_paid AND ordered_at <= TIMESTAMP '{end}'"
+
+
+def mirror_source(settings: Settings) -> tuple[str, int]:
+    """A DuckDB query over the SQLite store's orders mirror giving every order (``customer_id``, ``ordered_at``,
+    ``amount_cents``, ``refunded_cents``, ``is_paid``), and the store's orders revision it is of.
 
     When the mirror is not current it is first rebuilt from the store; when it holds several versions of some
     orders it is first compacted, so the query is a plain scan of Parquet files.
@@ -120,9 +142,8 @@ def mirror_orders_sql(settings: Settings, as_of: date) -> str:
     elif facts.needs_dedupe(parts):
         # Compact: the newest versions become the base of this revision, so the next reads are a plain scan.
         parts = [facts.write_part(settings, revision, facts.read_parts(parts), base=True)]
-    end = f"{as_of.isoformat()} 23:59:59.999999"
-    return (f"SELECT customer_id, ordered_at, amount_cents, refunded_cents, is_paid FROM ({facts.parts_sql(parts)}) "
-            f"WHERE is_paid AND ordered_at <= TIMESTAMP '{end}'")
+    return (f"SELECT customer_id, ordered_at, amount_cents, refunded_cents, is_paid FROM ({facts.parts_sql(parts)})",
+            revision)
 
 
 def customer_ids(settings: Settings) -> pa.Table:
@@ -225,10 +246,14 @@ def classify_on(run: EngineRun, *, as_of: date, settings: Settings,
     """Compute on ``run``'s engine the snapshot rows (columns :data:`SNAPSHOT_COLUMNS` and the models' inputs
     :data:`~kehu.analytics.predict.MODEL_INPUT_COLUMNS`, ordered by customer id), the population stats (cut points,
     n) and, with ``summary``, the purchase summary (:func:`summary_on`). Only these results leave the engine."""
-    bought = run.materialize(purchases(run.orders, as_of=as_of))
+    history, monthly, bought = history_on(run, as_of=as_of, settings=settings)
     window = settings.rfm_window_days
-    rfm_input = bought if window is None else within_window(bought, as_of=as_of, window_days=window)
-    features = run.materialize(customer_features(rfm_input, run.customers, as_of=as_of))
+    if window is None:
+        features = run.materialize(features_from_history(history, run.customers, as_of=as_of))
+    else:
+        bought = bought if bought is not None else run.materialize(purchases(run.orders, as_of=as_of))
+        recent = within_window(bought, as_of=as_of, window_days=window)
+        features = run.materialize(customer_features(recent, run.customers, as_of=as_of))
     stats_row = run.backend.to_pyarrow(population_stats(features, split=settings.rfm_split))
     stats = stats_row.to_pylist()[0]
     scored = rfm_table(features, split=settings.rfm_split, stats=ibis.memtable(stats_row))
@@ -239,9 +264,49 @@ def classify_on(run: EngineRun, *, as_of: date, settings: Settings,
     figures = None
     if summary:
         # The summary counts every purchase: with an RFM window the features cover fewer, so it gets its own.
-        history = features if window is None else run.materialize(customer_features(bought, run.customers, as_of=as_of))
-        figures = summary_on(run, bought, history)
+        everything = features if window is None else run.materialize(
+            features_from_history(history, run.customers, as_of=as_of))
+        figures = summary_on(run, monthly, everything)
     return table, stats, figures
+
+
+def history_on(run: EngineRun, *, as_of: date, settings: Settings) -> tuple[ir.Table, pa.Table, ir.Table | None]:
+    """The purchase history of every buyer up to ``as_of`` on ``run``'s engine
+    (:func:`~kehu.analytics.features.purchase_history`), the net revenue per month
+    (:data:`~kehu.analytics.history.MONTHLY_SCHEMA`) and the purchases they came from (``None`` when the history
+    was the stored one: see :mod:`kehu.analytics.history`). A history computed here is stored when the run can
+    store one and no purchase is after ``as_of``."""
+    source = run.history
+    stored = read_history(settings, source.revision) if source is not None else None
+    if stored is not None and stored.covers(as_of):
+        return run.backend.read_parquet(stored.path), stored.monthly, None
+    bought = run.materialize(purchases(run.orders, as_of=as_of))
+    history = run.materialize(purchase_history(bought))
+    monthly = run.backend.to_pyarrow(monthly_revenue(bought).order_by("month")).cast(MONTHLY_SCHEMA)
+    if source is not None:
+        # Stored only when it is the history of every purchase (the Parquet statistics of the order times let
+        # DuckDB skip the files of earlier orders).
+        later = source.all_orders.filter(source.all_orders.ordered_at >= ibis.timestamp(as_of + timedelta(days=1)))
+        if run.backend.to_pyarrow(last_purchase(later)).as_py() is None:
+            last = run.backend.to_pyarrow(history.last_order_date.max()).as_py()
+            write_history(settings, source.revision, run.backend, history, monthly, last)
+    return history, monthly, bought
+
+
+def prepare_history(settings: Settings) -> None:
+    """Compute and store the purchase history of a SQLite store at its current orders revision (the import calls
+    it once its orders are in), unless it is stored already. PostgreSQL stores keep none."""
+    if not is_sqlite_url(settings.store_url):
+        return
+    con = duckdb_backend()
+    try:
+        con.raw_sql(f"CREATE TEMP VIEW kehu_all_orders AS {mirror_source(settings)[0]}")
+        last = con.to_pyarrow(last_purchase(typed_orders(con.table("kehu_all_orders")))).as_py()
+    finally:
+        con.disconnect()
+    as_of = last or date.today()
+    with open_engine(settings, as_of, "duckdb") as run:
+        history_on(run, as_of=as_of, settings=settings)
 
 
 def _result_schema() -> pa.Schema:
@@ -252,10 +317,10 @@ def _result_schema() -> pa.Schema:
     return pa.schema(fields + [pa.field(name, pa.int64()) for name in MODEL_INPUT_COLUMNS])
 
 
-def summary_on(run: EngineRun, bought: ir.Table, history: ir.Table) -> dict[str, Any]:
-    """Key figures, monthly revenue and cohorts of the purchases ``bought`` (as
-    :func:`~kehu.analytics.features.purchases` gives them) and their per-customer features ``history``
-    (:func:`~kehu.analytics.features.customer_features` of the same purchases), computed on ``run``'s engine.
+def summary_on(run: EngineRun, monthly: pa.Table, history: ir.Table) -> dict[str, Any]:
+    """Key figures, monthly revenue and cohorts of the purchases whose per-customer features are ``history``
+    (:func:`~kehu.analytics.features.customer_features`) and whose net revenue per month is ``monthly``
+    (:data:`~kehu.analytics.history.MONTHLY_SCHEMA`), computed on ``run``'s engine.
 
     Purchases are the paid orders not fully refunded, worth their amount net of refunds (cents). Cohorts: per
     first-purchase month ``[YYYY-MM, customers, [n_1, …, n_12]]``, oldest first, where ``n_k`` counts the cohort's
@@ -268,8 +333,6 @@ def summary_on(run: EngineRun, bought: ir.Table, history: ir.Table) -> dict[str,
         buyers=buyers.count(), orders=buyers.frequency.sum().cast("int64"),
         revenue=buyers.monetary_cents.sum().cast("int64"), repeat=(buyers.frequency >= 2).sum().cast("int64"),
     )).to_pylist()[0]
-    monthly = con.to_pyarrow(bought.group_by(month=bought.order_month)
-                             .aggregate(cents=bought.net_cents.sum().cast("int64")).order_by("month"))
     per_cohort = buyers.group_by(cohort=month_index(buyers.first_order_date)).aggregate(
         n=buyers.count().cast("int64"),
         **{f"k{k}": ((buyers.repeat_months // 2**k) % 2).sum().cast("int64") for k in range(1, COHORT_MONTHS + 1)},
@@ -296,10 +359,12 @@ def purchase_summary(orders: pa.Table, customers: int) -> dict[str, Any]:
     ids = pa.table({"id": pc.unique(orders.column("customer_id")).cast(pa.int64())})
     run = arrow_run(orders, ids)
     last = pc.max(orders.column("ordered_at")).as_py()
+    as_of = last.date() if last else date.today()
     try:
-        bought = purchases(run.orders, as_of=last.date() if last else date.today())
-        history = customer_features(bought, run.customers, as_of=last.date() if last else date.today())
-        return {**summary_on(run, bought, history), "customers": customers}
+        bought = purchases(run.orders, as_of=as_of)
+        history = customer_features(bought, run.customers, as_of=as_of)
+        monthly = run.backend.to_pyarrow(monthly_revenue(bought).order_by("month")).cast(MONTHLY_SCHEMA)
+        return {**summary_on(run, monthly, history), "customers": customers}
     finally:
         run.release()
 

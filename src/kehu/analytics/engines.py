@@ -43,6 +43,15 @@ ENGINES = ("duckdb", "postgres", "spark")
 ORDER_COLUMNS = ("customer_id", "ordered_at", "amount_cents", "refunded_cents", "is_paid")
 
 
+@dataclass(frozen=True)
+class HistorySource:
+    """The orders revision a run reads and all of that revision's orders (every date, paid or not), on the run's
+    engine: what storing or using the purchase history of :mod:`kehu.analytics.history` needs."""
+
+    revision: int
+    all_orders: ir.Table
+
+
 @dataclass
 class EngineRun:
     """An engine ready to classify: its Ibis backend, the orders and customers as its tables, and how to get them
@@ -53,6 +62,9 @@ class EngineRun:
     orders: ir.Table
     customers: ir.Table
     fetch: Callable[[], tuple[pa.Table, pa.Table]] | None = None
+    #: Where the stored purchase history (:mod:`kehu.analytics.history`) can be used; ``None`` for stores without
+    #: one (PostgreSQL, Spark, Arrow inputs).
+    history: HistorySource | None = None
     _temps: list[str] = field(default_factory=list, init=False, repr=False)
 
     def python_inputs(self) -> tuple[pa.Table, pa.Table] | None:
@@ -129,7 +141,7 @@ def open_engine(settings: Settings, as_of: date, name: str | None = None) -> Ite
 
 @contextmanager
 def _duckdb_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
-    from kehu.analytics.classify import customer_ids, load_inputs, mirror_orders_sql
+    from kehu.analytics.classify import customer_ids, load_inputs, mirror_source
     from kehu.store.arrow import is_sqlite_url
 
     if not is_sqlite_url(settings.store_url):
@@ -139,11 +151,14 @@ def _duckdb_run(settings: Settings, as_of: date) -> Iterator[EngineRun]:
     # SQLite: DuckDB scans the orders mirror's Parquet files itself; the orders come into Python only when asked.
     con = duckdb_backend()
     customers_arrow = customer_ids(settings)
-    con.raw_sql(f"CREATE TEMP VIEW kehu_orders AS {mirror_orders_sql(settings, as_of)}")
-    orders = typed_orders(con.table("kehu_orders"))
+    source, revision = mirror_source(settings)
+    con.raw_sql(f"CREATE TEMP VIEW kehu_all_orders AS {source}")
+    all_orders = typed_orders(con.table("kehu_all_orders"))
+    orders = all_orders.filter(all_orders.is_paid, all_orders.ordered_at < _end_of(as_of))
     try:
         yield EngineRun("duckdb", con, orders, ibis.memtable(customers_arrow),
-                        lambda: (con.to_pyarrow(orders), customers_arrow))
+                        lambda: (con.to_pyarrow(orders), customers_arrow),
+                        history=HistorySource(revision, all_orders))
     finally:
         con.disconnect()
 

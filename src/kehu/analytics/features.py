@@ -24,13 +24,7 @@ def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) 
     ``is_paid``. Returns ``customer_id``, ``order_date``, ``order_month`` (:func:`month_index` of
     the date), ``net_cents``.
     """
-    end = ibis.timestamp(as_of + timedelta(days=1))
-    refunded = orders.refunded_cents.fill_null(0)
-    kept = orders.filter(
-        orders.is_paid,
-        (refunded == 0) | (refunded < orders.amount_cents),
-        orders.ordered_at < end,
-    )
+    kept = orders.filter(is_purchase(orders), orders.ordered_at < ibis.timestamp(as_of + timedelta(days=1)))
     bought = kept.select(
         customer_id=kept.customer_id,
         order_date=kept.ordered_at.date(),
@@ -38,6 +32,24 @@ def purchases(orders: ir.Table, *, as_of: date, window_days: int | None = None) 
         net_cents=(kept.amount_cents - kept.refunded_cents.fill_null(0)).cast("int64"),
     )
     return bought if window_days is None else within_window(bought, as_of=as_of, window_days=window_days)
+
+
+def is_purchase(orders: ir.Table) -> ir.BooleanValue:
+    """True for the orders that count as purchases: paid and not fully refunded."""
+    refunded = orders.refunded_cents.fill_null(0)
+    return orders.is_paid & ((refunded == 0) | (refunded < orders.amount_cents))
+
+
+def last_purchase(orders: ir.Table) -> ir.DateValue:
+    """The calendar day of the latest purchase among ``orders`` (as :func:`purchases` takes them), as a scalar
+    expression; NULL without any purchase."""
+    return orders.filter(is_purchase(orders)).ordered_at.max().date()
+
+
+def monthly_revenue(bought: ir.Table) -> ir.Table:
+    """Net cents of the purchases ``bought`` (as :func:`purchases` gives them) per calendar month: ``month``
+    (:func:`month_index`), ``cents``, by month."""
+    return bought.group_by(month=bought.order_month).aggregate(cents=bought.net_cents.sum().cast("int64"))
 
 
 def within_window(bought: ir.Table, *, as_of: date, window_days: int) -> ir.Table:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 from sqlalchemy import func, select, update
 
 from kehu.analytics import facts
+from kehu.analytics.classify import prepare_history
 from kehu.config import Settings
 from kehu.errors import InvalidInput, KehuError
 from kehu.ingest.formats import Format, get_format
@@ -75,6 +77,9 @@ class ImportReport:
     counts: Counts = field(default_factory=Counts)
     rejects_path: str | None = None
     status: str = "succeeded"
+    #: Seconds spent storing the buyers' purchase history for the next classification (SQLite stores; included in
+    #: the import's time).
+    history_seconds: float = 0.0
 
     def summary(self) -> str:
         """One line: read, inserted, updated, unchanged, rejected (and skipped / new customers when any).
@@ -408,6 +413,10 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
             _write_order_batches(con, conn, url, fmt, report, cipher, progress, total, step, settings=settings)
     finally:
         conn.close()
+    if is_sqlite_url(url) and (report.counts.inserted or report.counts.updated):
+        started = time.perf_counter()
+        prepare_history(settings)  # the buyers' purchase history for the next classification
+        report.history_seconds = time.perf_counter() - started
 
 
 @dataclass
