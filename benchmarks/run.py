@@ -189,9 +189,21 @@ def step_classify_orders(store_dir: Path) -> dict:
     """e with the purchase history computed from the orders: the stored history removed first, as after a change
     of orders that no import made. The day after e's date, so that no snapshot is replaced."""
     from kehu.analytics.history import history_path
+    from kehu.store.arrow import store_connect, transaction
 
-    history_path(_settings(store_dir)).unlink(missing_ok=True)
-    return step_classify(store_dir, as_of=END + timedelta(days=1))
+    settings = _settings(store_dir)
+    history_path(settings).unlink(missing_ok=True)
+    out = step_classify(store_dir, as_of=END + timedelta(days=1))
+    # Not measured: the snapshot goes again, so that e's date stays the newest for f and g (the pages and the list
+    # indexes follow the newest snapshot).
+    conn = store_connect(settings.store_url)
+    try:
+        with transaction(conn) as cur:
+            cur.execute(f"DELETE FROM classifications WHERE snapshot_id = {int(out['snapshot_id'])}")
+            cur.execute(f"DELETE FROM classification_snapshots WHERE id = {int(out['snapshot_id'])}")
+    finally:
+        conn.close()
+    return out
 
 
 def step_classify(store_dir: Path, *, predict: bool = False, engine: str = "duckdb", as_of: date = END) -> dict:

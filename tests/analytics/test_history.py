@@ -124,3 +124,19 @@ def test_an_rfm_window_scores_recent_purchases_and_summarises_all(quick: Setting
     c2 = next(row for row in csv.DictReader(rows) if row["customer_id"] == "c2")
     assert c2["frequency"] == "0"  # its only purchase is older than the window
     assert summary["orders"] == 7  # the summary still counts every purchase
+
+
+def test_an_import_stands_when_its_history_cannot_be_stored(quick: Settings, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_settings: Settings) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(importlib.import_module("kehu.ingest.pipeline"), "prepare_history", broken)
+    path = tmp_path / "orders.csv"
+    write_generic_orders(path, ROWS)
+    report = import_file(settings=quick, path=path, kind="orders", format_name="generic")
+    assert report.status == "succeeded" and report.counts.inserted == 8
+    assert not history_path(quick).exists()
+    rows, summary = _result(quick, tmp_path)  # computed from the orders
+    assert summary["orders"] == 7
+    assert read_history(quick, _revision(quick)) is not None

@@ -99,10 +99,9 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
     PostgreSQL is read directly. SQLite is read through the orders mirror (:func:`mirror_orders_sql`).
     """
     url = settings.store_url
-    end = f"{as_of.isoformat()} 23:59:59.999999"
     if not is_sqlite_url(url):
         orders = read_arrow(url, "SELECT customer_id, ordered_at, amount_cents, refunded_cents, is_paid FROM orders "
-                                 f"WHERE is_paid AND ordered_at <= '{end}'")
+                                 f"WHERE is_paid AND ordered_at <= '{_last_instant(as_of)}'")
         return orders, read_arrow(url, "SELECT id FROM customers")
     sql = mirror_orders_sql(settings, as_of)
     con = facts.duckdb_connect()
@@ -116,12 +115,13 @@ def load_inputs(settings: Settings, as_of: date) -> tuple[pa.Table, pa.Table]:
 def mirror_orders_sql(settings: Settings, as_of: date) -> str:
     """A DuckDB query over the SQLite store's orders mirror (:mod:`kehu.analytics.facts`) giving the paid orders up
     to ``as_of`` (``customer_id``, ``ordered_at``, ``amount_cents``, ``refunded_cents``, ``is_paid``)."""
-    return _paid_up_to(mirror_source(settings)[0], as_of)
+    return (f"SELECT * FROM ({mirror_source(settings)[0]}) "
+            f"WHERE is_paid AND ordered_at <= TIMESTAMP '{_last_instant(as_of)}'")
 
 
-def _paid_up_to(source: str, as_of: date) -> str:
-    end = f"{as_of.isoformat()} 23:59:59.999999"
-    return f"SELECT * FROM ({source}) WHERE is_paid AND ordered_at <= TIMESTAMP '{end}'"
+def _last_instant(as_of: date) -> str:
+    """The last microsecond of ``as_of`` as SQL timestamp text: orders up to it are those of the as-of date."""
+    return f"{as_of.isoformat()} 23:59:59.999999"
 
 
 def mirror_source(settings: Settings) -> tuple[str, int]:
@@ -190,9 +190,8 @@ def load_lines(settings: Settings, as_of: date) -> pa.Table:
     """The products bought up to ``as_of``: one row per order line of a purchase (paid, not fully refunded) that
     names a product, with the order's customer and time (:data:`LINES_SCHEMA`)."""
     url = settings.store_url
-    end = f"{as_of.isoformat()} 23:59:59.999999"
     sql = ("SELECT o.customer_id, l.product_id, o.ordered_at FROM order_lines l JOIN orders o ON o.id = l.order_id "
-           f"WHERE o.is_paid AND l.product_id IS NOT NULL AND o.ordered_at <= '{end}' "
+           f"WHERE o.is_paid AND l.product_id IS NOT NULL AND o.ordered_at <= '{_last_instant(as_of)}' "
            "AND (coalesce(o.refunded_cents, 0) = 0 OR coalesce(o.refunded_cents, 0) < o.amount_cents)")
     if is_sqlite_url(url):
         table = sqlite_bulk_read(url, sql, Path(settings.data_dir) / "tmp")

@@ -414,8 +414,13 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
     finally:
         conn.close()
     if is_sqlite_url(url) and (report.counts.inserted or report.counts.updated):
+        # The buyers' purchase history for the next classification: a cache, so the import stands without it
+        # (classification then computes it from the orders).
         started = time.perf_counter()
-        prepare_history(settings)  # the buyers' purchase history for the next classification
+        try:
+            prepare_history(settings)
+        except Exception:
+            log.warning("the purchase history for classification was not stored", exc_info=True)
         report.history_seconds = time.perf_counter() - started
 
 
