@@ -140,3 +140,12 @@ def test_an_import_stands_when_its_history_cannot_be_stored(quick: Settings, tmp
     rows, summary = _result(quick, tmp_path)  # computed from the orders
     assert summary["orders"] == 7
     assert read_history(quick, _revision(quick)) is not None
+
+
+def test_a_damaged_history_file_is_ignored(quick: Settings, tmp_path: Path) -> None:
+    _import(quick, tmp_path, ROWS)
+    history_path(quick).write_bytes(b"PAR1 not a parquet file")
+    assert read_history(quick, _revision(quick)) is None
+    rows, summary = _result(quick, tmp_path)
+    assert summary["orders"] == 7
+    assert read_history(quick, _revision(quick)) is not None  # written anew

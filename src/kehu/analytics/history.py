@@ -65,14 +65,14 @@ def read_history(settings: Settings, revision: int) -> History | None:
     path = history_path(settings)
     try:
         meta = json.loads((pq.read_schema(path).metadata or {})[_KEY])
-    except (OSError, KeyError, ValueError, pa.ArrowException):
-        return None
-    if meta.get("version") != VERSION or meta.get("revision") != revision:
-        return None
-    last = meta.get("last_purchase")
-    monthly = pa.table({"month": [m for m, _ in meta["monthly"]], "cents": [c for _, c in meta["monthly"]]},
-                       schema=MONTHLY_SCHEMA)
-    return History(path, revision, date.fromisoformat(last) if last else None, monthly)
+        if meta.get("version") != VERSION or meta.get("revision") != revision:
+            return None
+        last = meta["last_purchase"]
+        monthly = pa.table({"month": [m for m, _ in meta["monthly"]], "cents": [c for _, c in meta["monthly"]]},
+                           schema=MONTHLY_SCHEMA)
+        return History(path, revision, date.fromisoformat(last) if last else None, monthly)
+    except (OSError, KeyError, TypeError, ValueError, AttributeError, pa.ArrowException):
+        return None  # not there, or not a history this version of kehu wrote
 
 
 def write_history(settings: Settings, revision: int, backend: Any, rows: ir.Table, monthly: pa.Table,
