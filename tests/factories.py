@@ -42,3 +42,23 @@ def write_generic_orders(path, rows: list[tuple]) -> None:  # type: ignore[no-un
         order_id, cid, at, amount, *rest = row
         lines.append(f"{order_id},{cid},{at},{amount},{rest[0] if rest else 'paid'}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def import_orders(settings, path, rows: list[tuple]) -> None:  # type: ignore[no-untyped-def]
+    """Write ``rows`` (as :func:`write_generic_orders` takes them) to ``path`` and import them into the store."""
+    from kehu.ingest import import_file
+
+    write_generic_orders(path, rows)
+    import_file(settings=settings, path=path, kind="orders", format_name="generic")
+
+
+def store_revision(settings) -> int:  # type: ignore[no-untyped-def]
+    """The store's ``orders_revision``."""
+    from kehu.analytics.facts import orders_revision
+    from kehu.store.arrow import store_connect
+
+    conn = store_connect(settings.store_url)
+    try:
+        return orders_revision(conn.cursor())
+    finally:
+        conn.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from factories import write_generic_orders
+from factories import import_orders, store_revision, write_generic_orders
 from kehu.analytics import classify
 from kehu.analytics.export import export_classifications
 from kehu.analytics.facts import current_parts, facts_dir, read_parts
@@ -22,9 +22,7 @@ AS_OF = date(2025, 1, 31)
 
 
 def _import(settings: Settings, tmp_path: Path, rows: list[tuple], name: str = "orders.csv") -> None:
-    path = tmp_path / name
-    write_generic_orders(path, rows)
-    import_file(settings=settings, path=path, kind="orders", format_name="generic")
+    import_orders(settings, tmp_path / name, rows)
 
 
 def _export(settings: Settings, tmp_path: Path) -> list[dict]:
@@ -34,17 +32,9 @@ def _export(settings: Settings, tmp_path: Path) -> list[dict]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")  # NaN == NaN is False
 
 
-def _revision(settings: Settings) -> int:
-    conn = store_connect(settings.store_url)
-    try:
-        return int(conn.execute("SELECT value FROM store_meta WHERE key = 'orders_revision'").fetchone()[0])
-    finally:
-        conn.close()
-
-
 def test_import_writes_one_part_per_batch_and_classify_uses_them(settings: Settings, tmp_path: Path) -> None:
     _import(settings, tmp_path, ROWS)
-    revision = _revision(settings)
+    revision = store_revision(settings)
     parts = current_parts(settings, revision)
     assert revision == 1 and parts is not None
     assert [p.name for p in parts] == ["base-000000000000.parquet", "new-000000000001.parquet"]
@@ -56,7 +46,7 @@ def test_a_changed_order_wins_over_its_older_version(settings: Settings, tmp_pat
     _import(settings, tmp_path, ROWS)
     changed = [("A1", "c1", "2025-01-02", "110"), *ROWS[1:]]
     _import(settings, tmp_path, changed, "orders2.csv")
-    assert _revision(settings) == 2
+    assert store_revision(settings) == 2
     # Batch 2 held orders seen before, so its part had two versions of them; the import's purchase history read
     # the mirror, which merged the versions into a new base: the next classification reads one file.
     assert [p.name for p in current_parts(settings, 2) or []] == ["base-000000000002.parquet"]
@@ -86,7 +76,7 @@ def test_a_missing_part_makes_classify_read_the_store(settings: Settings, tmp_pa
         conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'orders_revision'")
     finally:
         conn.close()
-    assert current_parts(settings, _revision(settings)) is None
+    assert current_parts(settings, store_revision(settings)) is None
     classify(settings=settings, as_of=AS_OF)
     got = {r["customer_id"]: r for r in _export(settings, tmp_path)}
     assert float(got["c2"]["monetary"]) == 500.0
@@ -100,7 +90,7 @@ def test_orders_from_before_the_mirror_are_not_forgotten(settings: Settings, tmp
     _import(settings, tmp_path, ROWS)
     shutil.rmtree(facts_dir(settings).parent)
     _import(settings, tmp_path, [("B1", "c4", "2025-01-30", "5")], "more.csv")
-    assert [p.name for p in current_parts(settings, _revision(settings)) or []] == ["base-000000000002.parquet"]
+    assert [p.name for p in current_parts(settings, store_revision(settings)) or []] == ["base-000000000002.parquet"]
     classify(settings=settings, as_of=AS_OF)
     assert {r["customer_id"] for r in _export(settings, tmp_path) if r["frequency"]} == {"c1", "c2", "c3", "c4"}
 
@@ -119,7 +109,7 @@ def test_the_mirror_names_each_order_s_customer_by_store_id(settings: Settings, 
     import_file(settings=small, path=path, kind="orders", format_name="generic")
     write_generic_orders(path, rows + [("P1", "c20", "2025-01-30", "5"), ("P2", "c3", "2025-01-30", "5")])
     import_file(settings=small, path=path, kind="orders", format_name="generic")
-    parts = current_parts(settings, _revision(settings))
+    parts = current_parts(settings, store_revision(settings))
     assert parts is not None
     mirrored = {r["external_id"]: r["customer_id"] for r in read_parts(parts).to_pylist()}
     conn = store_connect(settings.store_url)

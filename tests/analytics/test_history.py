@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from factories import write_generic_orders
+from factories import import_orders, store_revision, write_generic_orders
 from kehu.analytics import classify
 from kehu.analytics.export import export_classifications
 from kehu.analytics.history import history_path, read_history
@@ -30,20 +30,6 @@ CLASSIFY = importlib.import_module("kehu.analytics.classify")  # the module: keh
 @pytest.fixture
 def quick(settings: Settings) -> Settings:
     return settings.model_copy(update={"predict": False})
-
-
-def _import(settings: Settings, tmp_path: Path, rows: list[tuple], name: str = "orders.csv") -> None:
-    path = tmp_path / name
-    write_generic_orders(path, rows)
-    import_file(settings=settings, path=path, kind="orders", format_name="generic")
-
-
-def _revision(settings: Settings) -> int:
-    conn = store_connect(settings.store_url)
-    try:
-        return int(conn.execute("SELECT value FROM store_meta WHERE key = 'orders_revision'").fetchone()[0])
-    finally:
-        conn.close()
 
 
 def _result(settings: Settings, tmp_path: Path, as_of: date = AS_OF) -> tuple[list[dict], dict[str, Any]]:
@@ -68,8 +54,8 @@ def _forbid_computing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_import_stores_the_history_and_classify_gives_the_same_result_from_it(
         quick: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _import(quick, tmp_path, ROWS)
-    stored = read_history(quick, _revision(quick))
+    import_orders(quick, tmp_path / "orders.csv", ROWS)
+    stored = read_history(quick, store_revision(quick))
     assert stored is not None and stored.last_purchase == date(2025, 1, 20)
     # Net cents per month (year · 12 + month − 1): March 2024 99.00, December 2024 20.00, January 2025 the rest.
     assert stored.monthly.to_pylist() == [{"month": 2024 * 12 + 2, "cents": 9900},
@@ -85,12 +71,12 @@ def test_the_import_stores_the_history_and_classify_gives_the_same_result_from_i
     assert summary["orders"] == 7 and summary["revenue_cents"] == 15950 and summary["repeat_buyers"] == 2
     # c4 bought in December 2024 and again in January 2025: its cohort counts one customer back in month +1.
     assert ["2024-12", 1, [1] + [0] * 11] in summary["cohorts"]
-    assert read_history(quick, _revision(quick)) is not None  # computed from the orders, stored again
+    assert read_history(quick, store_revision(quick)) is not None  # computed from the orders, stored again
 
 
 def test_a_history_of_an_older_orders_revision_is_not_used(quick: Settings, tmp_path: Path) -> None:
-    _import(quick, tmp_path, ROWS)
-    before = _revision(quick)
+    import_orders(quick, tmp_path / "orders.csv", ROWS)
+    before = store_revision(quick)
     # Another writer changed an order (every transaction that writes orders raises the revision).
     conn = store_connect(quick.store_url)
     try:
@@ -107,7 +93,7 @@ def test_a_history_of_an_older_orders_revision_is_not_used(quick: Settings, tmp_
 
 def test_an_as_of_date_before_the_last_purchase_is_computed_from_the_orders(
         quick: Settings, tmp_path: Path) -> None:
-    _import(quick, tmp_path, ROWS)
+    import_orders(quick, tmp_path / "orders.csv", ROWS)
     written = history_path(quick).read_bytes()
     rows, summary = _result(quick, tmp_path, as_of=date(2025, 1, 10))
     assert summary["orders"] == 6  # A2 (20 January) is after the as-of date
@@ -116,7 +102,7 @@ def test_an_as_of_date_before_the_last_purchase_is_computed_from_the_orders(
 
 def test_an_rfm_window_scores_recent_purchases_and_summarises_all(quick: Settings, tmp_path: Path) -> None:
     windowed = quick.model_copy(update={"rfm_window_days": 60})
-    _import(windowed, tmp_path, ROWS)
+    import_orders(windowed, tmp_path / "orders.csv", ROWS)
     with_history = _result(windowed, tmp_path)
     history_path(windowed).unlink()
     assert _result(windowed, tmp_path) == with_history
@@ -139,13 +125,13 @@ def test_an_import_stands_when_its_history_cannot_be_stored(quick: Settings, tmp
     assert not history_path(quick).exists()
     rows, summary = _result(quick, tmp_path)  # computed from the orders
     assert summary["orders"] == 7
-    assert read_history(quick, _revision(quick)) is not None
+    assert read_history(quick, store_revision(quick)) is not None
 
 
 def test_a_damaged_history_file_is_ignored(quick: Settings, tmp_path: Path) -> None:
-    _import(quick, tmp_path, ROWS)
+    import_orders(quick, tmp_path / "orders.csv", ROWS)
     history_path(quick).write_bytes(b"PAR1 not a parquet file")
-    assert read_history(quick, _revision(quick)) is None
+    assert read_history(quick, store_revision(quick)) is None
     rows, summary = _result(quick, tmp_path)
     assert summary["orders"] == 7
-    assert read_history(quick, _revision(quick)) is not None  # written anew
+    assert read_history(quick, store_revision(quick)) is not None  # written anew

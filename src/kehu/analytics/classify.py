@@ -37,7 +37,7 @@ from kehu.analytics.features import (
     purchases,
     within_window,
 )
-from kehu.analytics.history import MONTHLY_SCHEMA, read_history, write_history
+from kehu.analytics.history import MONTHLY_SCHEMA, load_history, write_history
 from kehu.analytics.lifecycle import LifecycleRules, lifecycle_stage
 from kehu.analytics.predict import MODEL_INPUT_COLUMNS, PREDICTION_SCHEMA, predict
 from kehu.analytics.rfm import QUANTILES, population_stats, rfm_table
@@ -276,9 +276,9 @@ def history_on(run: EngineRun, *, as_of: date, settings: Settings) -> tuple[ir.T
     was the stored one: see :mod:`kehu.analytics.history`). A history computed here is stored when the run can
     store one and no purchase is after ``as_of``."""
     source = run.history
-    stored = read_history(settings, source.revision) if source is not None else None
-    if stored is not None and stored.covers(as_of):
-        return run.backend.read_parquet(stored.path), stored.monthly, None
+    stored = load_history(settings, source.revision) if source is not None else None
+    if stored is not None and stored[0].covers(as_of):
+        return ibis.memtable(stored[1]), stored[0].monthly, None
     bought = run.materialize(purchases(run.orders, as_of=as_of))
     history = run.materialize(purchase_history(bought))
     monthly = run.backend.to_pyarrow(monthly_revenue(bought).order_by("month")).cast(MONTHLY_SCHEMA)

@@ -64,15 +64,36 @@ def read_history(settings: Settings, revision: int) -> History | None:
     file); ``None`` when there is none, it is of another revision or version, or it cannot be read."""
     path = history_path(settings)
     try:
-        meta = json.loads((pq.read_schema(path).metadata or {})[_KEY])
+        return _history(path, pq.read_schema(path), revision)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def load_history(settings: Settings, revision: int) -> tuple[History, pa.Table] | None:
+    """:func:`read_history` and the rows (:data:`~kehu.analytics.features.HISTORY_COLUMNS`) of the same file, read
+    in one go: an import replacing the file meanwhile cannot mix two revisions."""
+    if read_history(settings, revision) is None:  # the footer alone: no rows read for another revision
+        return None
+    path = history_path(settings)
+    try:
+        rows = pq.read_table(path)
+    except (OSError, pa.ArrowException):
+        return None
+    history = _history(path, rows.schema, revision)
+    return None if history is None else (history, rows.replace_schema_metadata(None))
+
+
+def _history(path: Path, schema: pa.Schema, revision: int) -> History | None:
+    try:
+        meta = json.loads((schema.metadata or {})[_KEY])
         if meta.get("version") != VERSION or meta.get("revision") != revision:
             return None
         last = meta["last_purchase"]
         monthly = pa.table({"month": [m for m, _ in meta["monthly"]], "cents": [c for _, c in meta["monthly"]]},
                            schema=MONTHLY_SCHEMA)
         return History(path, revision, date.fromisoformat(last) if last else None, monthly)
-    except (OSError, KeyError, TypeError, ValueError, AttributeError, pa.ArrowException):
-        return None  # not there, or not a history this version of kehu wrote
+    except (KeyError, TypeError, ValueError, AttributeError, pa.ArrowException):
+        return None  # not a history this version of kehu wrote
 
 
 def write_history(settings: Settings, revision: int, backend: Any, rows: ir.Table, monthly: pa.Table,
