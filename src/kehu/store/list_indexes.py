@@ -1,12 +1,13 @@
 """Indexes that let the customer list page through the newest snapshot in order, without sorting it per request.
 
 A million-row snapshot sorted by an arbitrary column on every page request costs about half a second of SQLite
-work (seconds under load). One partial index per sort key on the newest snapshot's rows — ``(key, customer_id)
-WHERE snapshot_id = N`` — turns a page into an index walk of a few milliseconds. They are built after the snapshot
-is written (``kehu classify`` does it in its refresh phase), so the snapshot write itself stays as fast as before,
-and the indexes of older snapshots are dropped, so they cost nothing when the next snapshot is written. Lists of an
-older snapshot still work, by sorting. Both SQLite and PostgreSQL support partial indexes; queries must name the
-snapshot id as a literal for the planner to match them (:func:`kehu.web.queries` does).
+work (seconds under load). One partial index per sort key on the newest snapshot's rows — ``(key, customer_id,
+<the list's filter columns>) WHERE snapshot_id = N`` — turns a page into an index walk of a few milliseconds. They
+are built after the snapshot is written (``kehu classify`` does it in its refresh phase), so the snapshot write
+itself stays as fast as before, and the indexes of older snapshots are dropped, so they cost nothing when the next
+snapshot is written. Lists of an older snapshot still work, by sorting. Both SQLite and PostgreSQL support partial
+indexes; queries must name the snapshot id as a literal for the planner to match them (:func:`kehu.web.queries`
+does).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from kehu.store.locks import LOCK_KEYS
 
 #: The snapshot columns the customer list sorts by (``external_id`` lives in ``customers`` and has its own index).
 LIST_SORT_KEYS: tuple[str, ...] = ("recency_days", "frequency", "monetary_cents", "clv_365d_cents", "churn_risk")
+#: The snapshot columns the customer list filters by, carried in every list index after the sort key: a filtered
+#: page is then checked entry by entry in the index, and only the rows shown are read from the table (a page 200
+#: of a rare class: 40 ms instead of 1.9 s at 1M rows, when the filter leaves fewer rows than the page needs).
+LIST_FILTER_COLUMNS: tuple[str, ...] = ("rfm_class", "lifecycle_stage", "clv_tier", "cluster")
 _NAME = re.compile(r"^ix_list_s(\d+)_")
 
 
@@ -57,7 +62,8 @@ def ensure_list_indexes(url: str, snapshot_id: int) -> list[str]:
         for key in LIST_SORT_KEYS:
             name = index_name(snapshot_id, key)
             if name not in existing:
-                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON classifications ({key}, customer_id) "
+                columns = ", ".join((key, "customer_id", *LIST_FILTER_COLUMNS))
+                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON classifications ({columns}) "
                                   f"WHERE snapshot_id = {snapshot_id}"))
                 created.append(name)
         # Without statistics SQLite prefers the primary key's equality search on snapshot_id (then sorts the
