@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from conftest import SECRET
 from factories import write_generic_orders
@@ -20,7 +21,7 @@ from kehu.analytics import classify
 from kehu.analytics.classify import mark_interrupted_snapshots
 from kehu.config import Settings
 from kehu.ingest import import_file
-from kehu.store import ClassificationSnapshot, session_scope
+from kehu.store import Classification, ClassificationSnapshot, session_scope
 from kehu.web.queries import ready_snapshots
 
 AS_OF = date(2025, 3, 31)
@@ -150,3 +151,35 @@ def test_a_failed_write_marks_its_snapshot_failed(settings: Settings, tmp_path: 
     with session_scope(settings.store_url) as session:
         snapshot = session.scalars(select(ClassificationSnapshot)).one()
         assert (snapshot.status, snapshot.message) == ("failed", "OSError: disk full")
+
+
+def test_a_write_failing_after_some_slices_leaves_no_rows_and_no_scratch_files(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kehu.analytics.classify  # noqa: F401 - the module, not the function of the same name
+    import kehu.store.arrow as arrow
+
+    module = sys.modules["kehu.analytics.classify"]
+    rows = [(f"O{i}", f"C{i}", "2025-01-02", "10") for i in range(7)]
+    write_generic_orders(tmp_path / "orders.csv", rows)
+    import_file(settings=settings, path=tmp_path / "orders.csv", kind="orders", format_name="generic")
+    monkeypatch.setattr(arrow, "BULK_CHUNK_ROWS", 2)  # four slices of the seven rows
+    real = module.sqlite_bulk_chunks
+
+    def failing_after_two(*args: object) -> Iterator[Path]:
+        chunks = real(*args)
+        try:
+            for i, path in enumerate(chunks):
+                if i == 2:
+                    raise OSError("disk full")
+                yield path
+        finally:
+            chunks.close()
+
+    monkeypatch.setattr(module, "sqlite_bulk_chunks", failing_after_two)
+    with pytest.raises(OSError, match="disk full"):
+        classify(settings=settings, as_of=AS_OF, refresh=False)
+    with session_scope(settings.store_url) as session:
+        snapshot = session.scalars(select(ClassificationSnapshot)).one()
+        assert (snapshot.status, snapshot.message) == ("failed", "OSError: disk full")
+        assert session.scalar(select(func.count()).select_from(Classification)) == 0  # two slices were committed
+    assert not list((settings.data_dir / "tmp").glob("bulk-*"))
