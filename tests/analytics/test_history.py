@@ -135,3 +135,17 @@ def test_a_damaged_history_file_is_ignored(quick: Settings, tmp_path: Path) -> N
     rows, summary = _result(quick, tmp_path)
     assert summary["orders"] == 7
     assert read_history(quick, store_revision(quick)) is not None  # written anew
+
+
+def test_a_classification_stands_when_its_history_cannot_be_stored(quick: Settings, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import_orders(quick, tmp_path / "orders.csv", ROWS)
+    history_path(quick).unlink()
+
+    def broken(*_args: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(CLASSIFY, "write_history", broken)
+    rows, summary = _result(quick, tmp_path)
+    assert summary["orders"] == 7 and len(rows) == 1 + 4  # header and the four customers
+    assert not history_path(quick).exists()

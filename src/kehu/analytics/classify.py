@@ -288,13 +288,18 @@ def history_on(run: EngineRun, *, as_of: date, settings: Settings) -> tuple[ir.T
         later = source.all_orders.filter(source.all_orders.ordered_at >= ibis.timestamp(as_of + timedelta(days=1)))
         if run.backend.to_pyarrow(last_purchase(later)).as_py() is None:
             last = run.backend.to_pyarrow(history.last_order_date.max()).as_py()
-            write_history(settings, source.revision, run.backend, history, monthly, last)
+            try:
+                write_history(settings, source.revision, run.backend, history, monthly, last)
+            except Exception:  # a cache: the classification stands without it (e.g. a full disk)
+                log.warning("the purchase history was not stored; the next classification computes it again",
+                            exc_info=True)
     return history, monthly, bought
 
 
 def prepare_history(settings: Settings) -> None:
     """Compute and store the purchase history of a SQLite store at its current orders revision (the import calls
-    it once its orders are in), unless it is stored already. PostgreSQL stores keep none."""
+    it once its orders are in), unless it is stored already. PostgreSQL stores keep none. A history that cannot be
+    written is logged, not raised (:func:`history_on`)."""
     if not is_sqlite_url(settings.store_url):
         return
     con = duckdb_backend()
