@@ -62,3 +62,18 @@ def store_revision(settings) -> int:  # type: ignore[no-untyped-def]
         return orders_revision(conn.cursor())
     finally:
         conn.close()
+
+
+def set_order_amount(settings, external_id: str, cents: int) -> None:  # type: ignore[no-untyped-def]
+    """Change an order's amount as another writer of orders would: the transaction raises the store's orders
+    revision, and no analytics mirror part is written."""
+    from kehu.analytics.facts import bump_orders_revision
+    from kehu.store.arrow import store_connect, transaction
+
+    conn = store_connect(settings.store_url)
+    try:
+        with transaction(conn) as cur:
+            cur.execute(f"UPDATE orders SET amount_cents = {int(cents)} WHERE external_id = '{external_id}'")
+            bump_orders_revision(cur)
+    finally:
+        conn.close()

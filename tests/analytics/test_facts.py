@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from factories import import_orders, store_revision, write_generic_orders
+from factories import import_orders, set_order_amount, store_revision, write_generic_orders
 from kehu.analytics import classify
 from kehu.analytics.export import export_classifications
 from kehu.analytics.facts import current_parts, facts_dir, read_parts
@@ -70,12 +70,7 @@ def test_mirror_and_store_give_the_same_snapshot(settings: Settings, tmp_path: P
 def test_a_missing_part_makes_classify_read_the_store(settings: Settings, tmp_path: Path) -> None:
     _import(settings, tmp_path, ROWS)
     # Another writer changed orders without writing a part (or a process died between its commit and its part).
-    conn = store_connect(settings.store_url)
-    try:
-        conn.execute("UPDATE orders SET amount_cents = 50000 WHERE external_id = 'A3'")
-        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'orders_revision'")
-    finally:
-        conn.close()
+    set_order_amount(settings, "A3", 50000)
     assert current_parts(settings, store_revision(settings)) is None
     classify(settings=settings, as_of=AS_OF)
     got = {r["customer_id"]: r for r in _export(settings, tmp_path)}

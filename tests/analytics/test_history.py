@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from factories import import_orders, store_revision, write_generic_orders
+from factories import import_orders, set_order_amount, store_revision, write_generic_orders
 from kehu.analytics import classify
 from kehu.analytics.export import export_classifications
 from kehu.analytics.history import history_path, read_history
@@ -78,12 +78,7 @@ def test_a_history_of_an_older_orders_revision_is_not_used(quick: Settings, tmp_
     import_orders(quick, tmp_path / "orders.csv", ROWS)
     before = store_revision(quick)
     # Another writer changed an order (every transaction that writes orders raises the revision).
-    conn = store_connect(quick.store_url)
-    try:
-        conn.execute("UPDATE orders SET amount_cents = 50000 WHERE external_id = 'A3'")
-        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'orders_revision'")
-    finally:
-        conn.close()
+    set_order_amount(quick, "A3", 50000)
     assert read_history(quick, before + 1) is None
     rows, summary = _result(quick, tmp_path)
     assert summary["revenue_cents"] == 15950 - 9900 + 50000
