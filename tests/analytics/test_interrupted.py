@@ -146,11 +146,7 @@ def test_a_failed_write_marks_its_snapshot_failed(settings: Settings, tmp_path: 
         raise OSError("disk full")
 
     monkeypatch.setattr(module, "_write_snapshot_sqlite", broken)
-    with pytest.raises(OSError, match="disk full"):
-        classify(settings=settings, as_of=AS_OF, refresh=False)
-    with session_scope(settings.store_url) as session:
-        snapshot = session.scalars(select(ClassificationSnapshot)).one()
-        assert (snapshot.status, snapshot.message) == ("failed", "OSError: disk full")
+    _classify_fails_on_a_full_disk(settings)
 
 
 def test_a_write_failing_after_some_slices_leaves_no_rows_and_no_scratch_files(
@@ -176,10 +172,16 @@ def test_a_write_failing_after_some_slices_leaves_no_rows_and_no_scratch_files(
             chunks.close()
 
     monkeypatch.setattr(module, "sqlite_bulk_chunks", failing_after_two)
+    _classify_fails_on_a_full_disk(settings)
+    with session_scope(settings.store_url) as session:
+        assert session.scalar(select(func.count()).select_from(Classification)) == 0  # two slices were committed
+    assert not list((settings.data_dir / "tmp").glob("bulk-*"))
+
+
+def _classify_fails_on_a_full_disk(settings: Settings) -> None:
+    """Classifying raises the write's "disk full" and leaves the store's one snapshot failed with that message."""
     with pytest.raises(OSError, match="disk full"):
         classify(settings=settings, as_of=AS_OF, refresh=False)
     with session_scope(settings.store_url) as session:
         snapshot = session.scalars(select(ClassificationSnapshot)).one()
         assert (snapshot.status, snapshot.message) == ("failed", "OSError: disk full")
-        assert session.scalar(select(func.count()).select_from(Classification)) == 0  # two slices were committed
-    assert not list((settings.data_dir / "tmp").glob("bulk-*"))

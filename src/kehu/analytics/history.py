@@ -41,11 +41,9 @@ MONTHLY_SCHEMA = pa.schema([("month", pa.int64()), ("cents", pa.int64())])
 
 @dataclass(frozen=True)
 class History:
-    """A stored history: its file, orders revision, last purchase day (``None``: no purchase) and the net cents
-    per month (:data:`MONTHLY_SCHEMA`)."""
+    """What a stored history's metadata says: its last purchase day (``None``: no purchase) and the net cents per
+    month (:data:`MONTHLY_SCHEMA`)."""
 
-    path: Path
-    revision: int
     last_purchase: date | None
     monthly: pa.Table
 
@@ -64,7 +62,7 @@ def read_history(settings: Settings, revision: int) -> History | None:
     file); ``None`` when there is none, it is of another revision or version, or it cannot be read."""
     path = history_path(settings)
     try:
-        return _history(path, pq.read_schema(path), revision)
+        return _history(pq.read_schema(path), revision)
     except (OSError, pa.ArrowException):
         return None
 
@@ -79,11 +77,11 @@ def load_history(settings: Settings, revision: int) -> tuple[History, pa.Table] 
         rows = pq.read_table(path)
     except (OSError, pa.ArrowException):
         return None
-    history = _history(path, rows.schema, revision)
+    history = _history(rows.schema, revision)
     return None if history is None else (history, rows.replace_schema_metadata(None))
 
 
-def _history(path: Path, schema: pa.Schema, revision: int) -> History | None:
+def _history(schema: pa.Schema, revision: int) -> History | None:
     try:
         meta = json.loads((schema.metadata or {})[_KEY])
         if meta.get("version") != VERSION or meta.get("revision") != revision:
@@ -91,7 +89,7 @@ def _history(path: Path, schema: pa.Schema, revision: int) -> History | None:
         last = meta["last_purchase"]
         monthly = pa.table({"month": [m for m, _ in meta["monthly"]], "cents": [c for _, c in meta["monthly"]]},
                            schema=MONTHLY_SCHEMA)
-        return History(path, revision, date.fromisoformat(last) if last else None, monthly)
+        return History(date.fromisoformat(last) if last else None, monthly)
     except (KeyError, TypeError, ValueError, AttributeError, pa.ArrowException):
         return None  # not a history this version of kehu wrote
 

@@ -413,9 +413,9 @@ def _load_orders(con: duckdb.DuckDBPyConnection, settings: Settings, fmt: Format
             _write_order_batches(con, conn, url, fmt, report, cipher, progress, total, step, settings=settings)
     finally:
         conn.close()
-    if is_sqlite_url(url) and (report.counts.inserted or report.counts.updated):
-        # The buyers' purchase history for the next classification: a cache, so the import stands without it
-        # (classification then computes it from the orders).
+    if report.counts.inserted or report.counts.updated:
+        # The buyers' purchase history for the next classification (SQLite stores): a cache, so the import stands
+        # without it (classification then computes it from the orders).
         started = time.perf_counter()
         try:
             prepare_history(settings)
